@@ -1,0 +1,1 @@
+"""Device simulators: CGM on dogs and cats, horse feeders, milking robots, with labelled anomalies."""

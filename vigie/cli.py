@@ -1,0 +1,321 @@
+"""The ``vigie`` command line: one entry point, a subcommand per job.
+
+Errors reach the user as one line on stderr and a non-zero exit (2 for a wrong argument, 1 for a refused
+operation); a traceback means a bug. Each stage package wires its own commands here; their modules import
+heavy libraries inside the command functions so that ``vigie --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from dataclasses import asdict
+from datetime import date
+from enum import Enum
+from typing import Annotated, NoReturn
+
+import pydantic
+import typer
+
+try:  # typer ≥ 0.29 vendors click; older versions use the click package
+    from typer._click import exceptions as click_exc
+except ImportError:  # pragma: no cover
+    from click import exceptions as click_exc  # type: ignore[no-redef]
+
+from vigie.errors import VigieError
+from vigie.settings import Settings
+
+app = typer.Typer(
+    name="vigie",
+    help="Vigie: remote monitoring for vets and farmers (devices → MQTT → TimescaleDB → alerts and advice).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="Database schema: migrate, status, maintenance.", no_args_is_help=True)
+clinics_app = typer.Typer(help="Clinics (tenants).", no_args_is_help=True)
+owners_app = typer.Typer(help="Owners of pets and farms.", no_args_is_help=True)
+animals_app = typer.Typer(help="Animals followed by a clinic.", no_args_is_help=True)
+devices_app = typer.Typer(help="Devices that publish telemetry.", no_args_is_help=True)
+bench_app = typer.Typer(help="Benchmarks (print a table, or JSON with --json).", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(clinics_app, name="clinics")
+app.add_typer(owners_app, name="owners")
+app.add_typer(animals_app, name="animals")
+app.add_typer(devices_app, name="devices")
+app.add_typer(bench_app, name="bench")
+
+
+class Species(str, Enum):
+    """Species Vigie knows."""
+
+    dog = "dog"
+    cat = "cat"
+    horse = "horse"
+    pony = "pony"
+    donkey = "donkey"
+    cow = "cow"
+
+
+class DeviceKindOpt(str, Enum):
+    """Device kinds."""
+
+    cgm = "cgm"
+    feeder = "feeder"
+    milking = "milking"
+
+
+class Language(str, Enum):
+    """Languages of clinics and owners."""
+
+    fr = "fr"
+    en = "en"
+
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON instead of a table")]
+
+
+def settings_of(ctx: typer.Context) -> Settings:
+    """The settings built once by the entry point."""
+    root = ctx.find_root()
+    if not isinstance(root.obj, Settings):
+        root.obj = Settings()
+    return root.obj
+
+
+@app.callback()
+def _root(
+    ctx: typer.Context,
+    log_level: Annotated[
+        str, typer.Option("--log-level", help="DEBUG, INFO, WARNING or ERROR", envvar="VIGIE_LOG_LEVEL")
+    ] = "INFO",
+) -> None:
+    level = logging.getLevelName(log_level.upper())
+    if not isinstance(level, int):
+        raise typer.BadParameter(f"unknown log level {log_level!r}", param_hint="--log-level")
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    ctx.obj = Settings()
+
+
+# --- db -------------------------------------------------------------------------------------------
+
+
+@db_app.command("migrate")
+def db_migrate(
+    ctx: typer.Context, quiet: Annotated[bool, typer.Option("--quiet", "-q", help="print nothing")] = False
+) -> None:
+    """Apply pending schema migrations (a no-op when the schema is current)."""
+    from vigie.db import connect, detect_license, migrate  # noqa: PLC0415 - keep --help fast
+
+    with connect(settings_of(ctx).dsn, autocommit=True) as conn:
+        done = migrate(conn)
+        lic = detect_license(conn)
+    if not quiet:
+        if done:
+            for mig in done:
+                typer.echo(f"applied {mig.version:04d}_{mig.name}")
+        else:
+            typer.echo("schema is up to date")
+        typer.echo(f"timescaledb license: {lic}")
+
+
+@db_app.command("status")
+def db_status(ctx: typer.Context, as_json: JsonOpt = False) -> None:
+    """Show which migrations are applied."""
+    from vigie.db import connect, status  # noqa: PLC0415
+
+    with connect(settings_of(ctx).dsn, autocommit=True) as conn:
+        rows = status(conn)
+    if as_json:
+        typer.echo(json.dumps([asdict(r) for r in rows], default=str))
+        return
+    for r in rows:
+        state = f"applied {r.applied_at:%Y-%m-%d %H:%M} ({r.license})" if r.applied_at else "pending"
+        typer.echo(f"{r.version:04d}_{r.name:<24} {state}{'  MODIFIED' if r.modified else ''}")
+
+
+@db_app.command("maintain")
+def db_maintain(ctx: typer.Context, as_json: JsonOpt = False) -> None:
+    """Refresh the hourly and daily rollups and apply retention once."""
+    from vigie.db import connect  # noqa: PLC0415
+
+    with connect(settings_of(ctx).dsn, autocommit=True) as conn:
+        row = conn.execute("SELECT * FROM vigie_maintain()").fetchone()
+    hours, days, dropped = row if row else (0, 0, 0)
+    out = {"hours_refreshed": hours, "days_refreshed": days, "chunks_dropped": dropped}
+    typer.echo(json.dumps(out) if as_json else " ".join(f"{k}={v}" for k, v in out.items()))
+
+
+# --- registry -------------------------------------------------------------------------------------
+
+
+@clinics_app.command("add")
+def clinics_add(
+    ctx: typer.Context,
+    clinic: Annotated[str, typer.Argument(help="clinic id, e.g. vet-lyon")],
+    name: Annotated[str | None, typer.Option(help="display name")] = None,
+    language: Annotated[Language, typer.Option(help="language of drafts")] = Language.fr,
+) -> None:
+    """Register a clinic."""
+    from vigie import registry  # noqa: PLC0415
+    from vigie.db import connect  # noqa: PLC0415
+
+    with connect(settings_of(ctx).dsn) as conn:
+        registry.add_clinic(conn, clinic, name=name, language=language.value)
+    typer.echo(f"clinic {clinic} added")
+
+
+@owners_app.command("add")
+def owners_add(
+    ctx: typer.Context,
+    owner: Annotated[str, typer.Argument(help="owner id")],
+    clinic: Annotated[str, typer.Option(help="clinic id")],
+    name: Annotated[str | None, typer.Option(help="display name")] = None,
+    farm: Annotated[bool, typer.Option("--farm", help="a farm rather than a pet owner")] = False,
+    email: Annotated[str | None, typer.Option(help="where approved advice is sent")] = None,
+    language: Annotated[Language | None, typer.Option(help="default: the clinic's")] = None,
+) -> None:
+    """Register a pet owner or a farm."""
+    from vigie import registry  # noqa: PLC0415
+    from vigie.db import connect  # noqa: PLC0415
+
+    with connect(settings_of(ctx).dsn) as conn:
+        registry.add_owner(
+            conn,
+            owner,
+            clinic=clinic,
+            name=name,
+            kind="farm" if farm else "owner",
+            email=email,
+            language=language.value if language else None,
+        )
+    typer.echo(f"owner {owner} added")
+
+
+@animals_app.command("add")
+def animals_add(
+    ctx: typer.Context,
+    animal: Annotated[str, typer.Argument(help="animal id, e.g. rex or cow-017")],
+    species: Annotated[Species, typer.Option(help="species")],
+    clinic: Annotated[str, typer.Option(help="clinic id")],
+    name: Annotated[str | None, typer.Option(help="display name")] = None,
+    owner: Annotated[str | None, typer.Option(help="owner or farm id")] = None,
+    birth_date: Annotated[str | None, typer.Option("--birth-date", help="YYYY-MM-DD")] = None,
+    weight: Annotated[float | None, typer.Option(help="body weight in kg")] = None,
+) -> None:
+    """Register an animal."""
+    from vigie import registry  # noqa: PLC0415
+    from vigie.db import connect  # noqa: PLC0415
+
+    born: date | None = None
+    if birth_date is not None:
+        try:
+            born = date.fromisoformat(birth_date)
+        except ValueError:
+            raise typer.BadParameter(f"{birth_date!r} is not a date (YYYY-MM-DD)", param_hint="--birth-date") from None
+    with connect(settings_of(ctx).dsn) as conn:
+        registry.add_animal(
+            conn, animal, species=species.value, clinic=clinic, name=name, owner=owner, birth_date=born, weight_kg=weight
+        )
+    typer.echo(f"animal {animal} added")
+
+
+@devices_app.command("add")
+def devices_add(
+    ctx: typer.Context,
+    device: Annotated[str, typer.Argument(help="device id (appears in its MQTT topic)")],
+    kind: Annotated[DeviceKindOpt, typer.Option(help="what the device is")],
+    animal: Annotated[str | None, typer.Option(help="the animal it is bound to")] = None,
+    clinic: Annotated[str | None, typer.Option(help="for a device that serves many animals")] = None,
+) -> None:
+    """Register a device, bound to one animal (--animal) or serving many (--clinic)."""
+    from vigie import registry  # noqa: PLC0415
+    from vigie.db import connect  # noqa: PLC0415
+
+    with connect(settings_of(ctx).dsn) as conn:
+        clinic_id = registry.add_device(conn, device, kind=kind.value, animal=animal, clinic=clinic)
+    typer.echo(f"device {device} added to clinic {clinic_id}")
+
+
+def _set_enabled(ctx: typer.Context, device: str, *, enabled: bool) -> None:
+    from vigie import registry  # noqa: PLC0415
+    from vigie.db import connect  # noqa: PLC0415
+
+    with connect(settings_of(ctx).dsn) as conn:
+        registry.set_device_enabled(conn, device, enabled=enabled)
+    typer.echo(f"device {device} {'enabled' if enabled else 'disabled'}")
+
+
+@devices_app.command("disable")
+def devices_disable(ctx: typer.Context, device: Annotated[str, typer.Argument(help="device id")]) -> None:
+    """Disable a device: its telemetry is quarantined from now on."""
+    _set_enabled(ctx, device, enabled=False)
+
+
+@devices_app.command("enable")
+def devices_enable(ctx: typer.Context, device: Annotated[str, typer.Argument(help="device id")]) -> None:
+    """Enable a disabled device again."""
+    _set_enabled(ctx, device, enabled=True)
+
+
+@devices_app.command("list")
+def devices_list(
+    ctx: typer.Context,
+    clinic: Annotated[str | None, typer.Option(help="only this clinic")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List devices with their binding, state and last-seen time."""
+    from vigie import registry  # noqa: PLC0415
+    from vigie.db import connect  # noqa: PLC0415
+
+    with connect(settings_of(ctx).dsn) as conn:
+        devices = registry.list_devices(conn, clinic=clinic)
+    if as_json:
+        typer.echo(json.dumps([asdict(d) for d in devices], default=str))
+        return
+    typer.echo(f"{'device':<20} {'kind':<8} {'clinic':<16} {'animal':<16} {'enabled':<8} {'state':<8} last seen")
+    for d in devices:
+        seen = f"{d.last_seen:%Y-%m-%d %H:%M:%S}" if d.last_seen else "never"
+        typer.echo(
+            f"{d.id:<20} {d.kind:<8} {d.clinic_id:<16} {d.animal_id or '(many)':<16} "
+            f"{'yes' if d.enabled else 'no':<8} {d.availability or '-':<8} {seen}"
+        )
+
+
+def _wire_stages() -> None:
+    """Each stage package contributes its commands (imported here so that vigie stays one entry point)."""
+    from ingest import cli as ingest_cli  # noqa: PLC0415
+
+    ingest_cli.register(app, bench_app)
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    sys.stderr.write(f"vigie: {message}\n")
+    raise SystemExit(code)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point."""
+    _wire_stages()
+    command = typer.main.get_command(app)
+    try:
+        rv = command.main(args=argv, prog_name="vigie", standalone_mode=False)
+    except click_exc.NoArgsIsHelpError:  # the help text is already printed
+        raise SystemExit(0) from None
+    except click_exc.UsageError as exc:
+        where = f" (see '{exc.ctx.command_path} --help')" if exc.ctx else ""
+        _fail(f"error: {exc.format_message()}{where}", 2)
+    except typer.Abort:
+        _fail("aborted", 130)
+    except click_exc.ClickException as exc:
+        _fail(f"error: {exc.format_message()}", exc.exit_code or 1)
+    except pydantic.ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(str(p) for p in err["loc"])
+        _fail(f"error: invalid setting VIGIE_{field.upper()}: {err['msg']}", 2)
+    except VigieError as exc:
+        _fail(f"error: {exc}", 1)
+    except KeyboardInterrupt:
+        _fail("interrupted", 130)
+    raise SystemExit(rv if isinstance(rv, int) else 0)

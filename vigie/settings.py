@@ -1,0 +1,85 @@
+"""Typed settings, read from the environment (prefix ``VIGIE_``) and an optional ``.env`` file.
+
+Build one :class:`Settings` in the entry point and pass it down; nothing reads the environment at import time.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG_DIR = REPO_ROOT / "config"
+
+
+class MqttAddress:
+    """Host, port and optional credentials parsed from an ``mqtt://user:pass@host:port`` URL."""
+
+    __slots__ = ("host", "password", "port", "username")
+
+    def __init__(self, url: str) -> None:
+        parts = urlsplit(url)
+        if parts.scheme not in {"mqtt", "tcp"}:
+            raise ValueError(f"MQTT URL must start with mqtt:// (got {parts.scheme!r})")
+        self.host: str = parts.hostname or "127.0.0.1"
+        self.port: int = parts.port or 1883
+        self.username: str | None = parts.username
+        self.password: str | None = parts.password
+
+
+class Settings(BaseSettings):
+    """Every tunable of Vigie. Environment variables are ``VIGIE_<FIELD>`` in upper case."""
+
+    model_config = SettingsConfigDict(env_prefix="VIGIE_", env_file=".env", extra="ignore")
+
+    database_url: SecretStr = Field(
+        default=SecretStr("postgresql://postgres@127.0.0.1:5432/vigie"),
+        description="libpq URL of the TimescaleDB database",
+    )
+    mqtt_url: SecretStr = Field(
+        default=SecretStr("mqtt://127.0.0.1:1883"), description="broker URL, mqtt://user:password@host:port"
+    )
+    topic_root: str = Field(default="vigie/v1", description="topic prefix: {root}/devices/{device_id}/telemetry")
+    config_dir: Path = Field(default=DEFAULT_CONFIG_DIR, description="folder with metrics.toml, rules, scenarios")
+
+    # ingest worker
+    ingest_client_id: str = "vigie-ingest"
+    ingest_shared_group: str | None = Field(
+        default=None, description="MQTT v5 shared-subscription group; set it to run several workers"
+    )
+    ingest_session_expiry_s: int = Field(default=7 * 24 * 3600, ge=60)
+    ingest_receive_maximum: int = Field(default=20000, ge=1, le=65535)
+    ingest_batch_max_rows: int = Field(default=5000, ge=1)
+    ingest_flush_interval_s: float = Field(default=0.1, gt=0)
+    ingest_max_payload_bytes: int = Field(default=256 * 1024, ge=64)
+    ingest_future_tolerance_s: float = Field(default=300.0, ge=0)
+    ingest_past_horizon_days: float = Field(default=30.0, gt=0)
+    ingest_metrics_port: int = Field(default=9108, ge=0, le=65535, description="0 disables /metrics")
+    ingest_db_timeout_s: float = Field(default=15.0, gt=0)
+    ingest_retry_max_s: float = Field(default=5.0, gt=0)
+
+    @field_validator("mqtt_url")
+    @classmethod
+    def _check_mqtt_url(cls, value: SecretStr) -> SecretStr:
+        MqttAddress(value.get_secret_value())
+        return value
+
+    @field_validator("topic_root")
+    @classmethod
+    def _check_topic_root(cls, value: str) -> str:
+        if not value or any(c in value for c in "+#") or value.startswith("/") or value.endswith("/"):
+            raise ValueError("topic_root must be a plain topic prefix such as vigie/v1")
+        return value
+
+    @property
+    def mqtt(self) -> MqttAddress:
+        """The broker address parsed from :attr:`mqtt_url`."""
+        return MqttAddress(self.mqtt_url.get_secret_value())
+
+    @property
+    def dsn(self) -> str:
+        """The database URL as a plain string, for the driver only (never log it)."""
+        return self.database_url.get_secret_value()
