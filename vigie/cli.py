@@ -12,7 +12,7 @@ import logging
 import sys
 from dataclasses import asdict
 from datetime import date
-from enum import Enum
+from enum import StrEnum
 from typing import Annotated, NoReturn
 
 import pydantic
@@ -47,7 +47,7 @@ app.add_typer(devices_app, name="devices")
 app.add_typer(bench_app, name="bench")
 
 
-class Species(str, Enum):
+class Species(StrEnum):
     """Species Vigie knows."""
 
     dog = "dog"
@@ -58,7 +58,7 @@ class Species(str, Enum):
     cow = "cow"
 
 
-class DeviceKindOpt(str, Enum):
+class DeviceKindOpt(StrEnum):
     """Device kinds."""
 
     cgm = "cgm"
@@ -66,7 +66,7 @@ class DeviceKindOpt(str, Enum):
     milking = "milking"
 
 
-class Language(str, Enum):
+class Language(StrEnum):
     """Languages of clinics and owners."""
 
     fr = "fr"
@@ -216,7 +216,14 @@ def animals_add(
             raise typer.BadParameter(f"{birth_date!r} is not a date (YYYY-MM-DD)", param_hint="--birth-date") from None
     with connect(settings_of(ctx).dsn) as conn:
         registry.add_animal(
-            conn, animal, species=species.value, clinic=clinic, name=name, owner=owner, birth_date=born, weight_kg=weight
+            conn,
+            animal,
+            species=species.value,
+            clinic=clinic,
+            name=name,
+            owner=owner,
+            birth_date=born,
+            weight_kg=weight,
         )
     typer.echo(f"animal {animal} added")
 
@@ -285,9 +292,13 @@ def devices_list(
 
 def _wire_stages() -> None:
     """Each stage package contributes its commands (imported here so that vigie stays one entry point)."""
+    from analytics import cli as analytics_cli  # noqa: PLC0415
+    from dashboards import cli as dashboards_cli  # noqa: PLC0415
     from ingest import cli as ingest_cli  # noqa: PLC0415
+    from simulators import cli as simulators_cli  # noqa: PLC0415
 
-    ingest_cli.register(app, bench_app)
+    for stage in (simulators_cli, ingest_cli, analytics_cli, dashboards_cli):
+        stage.register(app, bench_app)
 
 
 def _fail(message: str, code: int) -> NoReturn:

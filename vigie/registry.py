@@ -129,9 +129,7 @@ def add_animal(
     )
 
 
-def add_device(
-    conn: Conn, device_id: str, *, kind: str, animal: str | None = None, clinic: str | None = None
-) -> str:
+def add_device(conn: Conn, device_id: str, *, kind: str, animal: str | None = None, clinic: str | None = None) -> str:
     """Register a device bound to ``animal``, or serving many animals of ``clinic``; return its clinic."""
     check_id("device", device_id)
     if kind not in DEVICE_KINDS:

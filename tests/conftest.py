@@ -1,0 +1,172 @@
+"""Fixtures against the real services: PostgreSQL + TimescaleDB and Mosquitto.
+
+- ``db_dsn``: a fresh database per test, cloned from a migrated template (about 0.2 s).
+- ``broker``: a private Mosquitto on a free loopback port for the test session (its own config).
+- ``topic_root``: a unique topic prefix per test, so tests never see each other's messages.
+- ``settings``: :class:`vigie.settings.Settings` pointing at all of the above.
+- ``run_cli``: runs ``vigie`` in-process and returns (exit code, stdout, stderr).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from vigie.db import migrate
+from vigie.settings import Settings
+
+ADMIN_DSN = os.environ.get("VIGIE_TEST_ADMIN_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+def dsn_for(dbname: str) -> str:
+    """The admin DSN with another database name."""
+    base, _, _ = ADMIN_DSN.rpartition("/")
+    return f"{base}/{dbname}"
+
+
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_port(port: int, timeout: float = 10.0) -> None:
+    """Block until something listens on 127.0.0.1:port."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.02)
+    raise TimeoutError(f"nothing listens on port {port} after {timeout} s")
+
+
+@pytest.fixture(scope="session")
+def template_db() -> Iterator[str]:
+    """A migrated database used as the template of every test database."""
+    name = f"vigie_tpl_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    with psycopg.connect(ADMIN_DSN, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    with psycopg.connect(dsn_for(name), autocommit=True) as conn:
+        migrate(conn)
+    yield name
+    with psycopg.connect(ADMIN_DSN, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def db_dsn(template_db: str) -> Iterator[str]:
+    """A fresh, migrated database of this test alone."""
+    name = f"vigie_t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(ADMIN_DSN, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_db}"')
+    yield dsn_for(name)
+    with psycopg.connect(ADMIN_DSN, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def db(db_dsn: str) -> Iterator[psycopg.Connection[tuple[object, ...]]]:
+    """An autocommit connection to the test's database."""
+    with psycopg.connect(db_dsn, autocommit=True) as conn:
+        yield conn
+
+
+@dataclass
+class Broker:
+    """A Mosquitto process started by the tests."""
+
+    host: str
+    port: int
+    conf: Path
+    process: subprocess.Popen[bytes]
+
+    @property
+    def url(self) -> str:
+        return f"mqtt://{self.host}:{self.port}"
+
+
+MOSQUITTO_CONF = """\
+listener {port} 127.0.0.1
+allow_anonymous true
+persistence false
+max_queued_messages 1000000
+max_inflight_messages 0
+max_packet_size 1048576
+message_size_limit 0
+sys_interval 1
+log_dest file {log}
+log_type error
+log_type warning
+log_type notice
+"""
+
+
+def start_mosquitto(workdir: Path, port: int | None = None, extra: str = "") -> Broker:
+    """Start a private Mosquitto on a free loopback port (its log next to its config)."""
+    exe = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+    port = port or free_port()
+    conf = workdir / f"mosquitto-{port}.conf"
+    conf.write_text(MOSQUITTO_CONF.format(port=port, log=workdir / f"mosquitto-{port}.log") + extra)
+    proc = subprocess.Popen([exe, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_port(port)
+    return Broker("127.0.0.1", port, conf, proc)
+
+
+@pytest.fixture(scope="session")
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
+    """A private Mosquitto for the whole test session."""
+    b = start_mosquitto(tmp_path_factory.mktemp("mosquitto"))
+    yield b
+    b.process.terminate()
+    b.process.wait(timeout=10)
+
+
+@pytest.fixture
+def topic_root() -> str:
+    """A topic prefix unique to this test."""
+    return f"t/{uuid.uuid4().hex[:10]}/vigie/v1"
+
+
+@pytest.fixture
+def settings(db_dsn: str, broker: Broker, topic_root: str) -> Settings:
+    """Settings pointing at this test's database, the session broker and a unique topic root."""
+    return Settings(
+        database_url=db_dsn,  # type: ignore[arg-type]
+        mqtt_url=broker.url,  # type: ignore[arg-type]
+        topic_root=topic_root,
+        ingest_client_id=f"ingest-{uuid.uuid4().hex[:8]}",
+        ingest_metrics_port=0,
+    )
+
+
+@pytest.fixture
+def run_cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Callable[..., tuple[int, str, str]]:
+    """Run ``vigie ARGS`` in-process; environment from ``env``; returns (exit code, stdout, stderr)."""
+    from vigie.cli import main
+
+    def run(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
+        for key, value in (env or {}).items():
+            monkeypatch.setenv(key, value)
+        capsys.readouterr()
+        try:
+            main(list(args))
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        else:  # pragma: no cover - main always exits
+            code = 0
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run
