@@ -60,8 +60,14 @@ def template_db() -> Iterator[str]:
         admin.execute(f'CREATE DATABASE "{name}"')
     with psycopg.connect(dsn_for(name), autocommit=True) as conn:
         migrate(conn)
+    with psycopg.connect(ADMIN_DSN, autocommit=True) as admin:
+        # TimescaleDB's scheduler connects to every database with the extension, and a template must have no
+        # connection while it is copied: forbid new ones and end those already there
+        admin.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS false IS_TEMPLATE true')
+        admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
     yield name
     with psycopg.connect(ADMIN_DSN, autocommit=True) as admin:
+        admin.execute(f'ALTER DATABASE "{name}" WITH IS_TEMPLATE false')
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
@@ -70,7 +76,17 @@ def db_dsn(template_db: str) -> Iterator[str]:
     """A fresh, migrated database of this test alone."""
     name = f"vigie_t_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(ADMIN_DSN, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_db}"')
+        for attempt in range(50):
+            try:
+                admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_db}"')
+                break
+            except psycopg.errors.ObjectInUse:  # a backend is still leaving the template
+                if attempt == 49:
+                    raise
+                admin.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (template_db,)
+                )
+                time.sleep(0.1)
     yield dsn_for(name)
     with psycopg.connect(ADMIN_DSN, autocommit=True) as admin:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -105,7 +105,7 @@ def _ensure_table(conn: psycopg.Connection[tuple[object, ...]]) -> None:
 
 def _applied(conn: psycopg.Connection[tuple[object, ...]]) -> dict[int, tuple[str, str, datetime]]:
     rows = conn.execute("SELECT version, license, checksum, applied_at FROM schema_migrations").fetchall()
-    return {int(v): (str(lic), str(c), at) for v, lic, c, at in rows}  # type: ignore[misc]
+    return {int(str(v)): (str(lic), str(c), at) for v, lic, c, at in rows}  # type: ignore[misc]
 
 
 def migrate(
