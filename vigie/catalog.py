@@ -29,6 +29,7 @@ class Metric:
     kind: Kind = "number"
     values: tuple[str, ...] = ()
     description: str = ""
+    device_level: bool = False
 
 
 class MetricCatalog:
@@ -78,7 +79,9 @@ class MetricCatalog:
                 lo, hi = 0.0, float(max(len(values) - 1, 1))
             if not (math.isfinite(lo) and math.isfinite(hi) and lo <= hi):
                 raise ConfigError(f"{path}: metric {name}: bad bounds")
-            metrics[name] = Metric(name, canonical, units, lo, hi, kind, values, spec.get("description", ""))
+            metrics[name] = Metric(
+                name, canonical, units, lo, hi, kind, values, spec.get("description", ""), bool(spec.get("device_level"))
+            )
         if not metrics:
             raise ConfigError(f"{path}: no metrics defined")
         return cls(metrics)

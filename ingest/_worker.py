@@ -1,0 +1,347 @@
+"""The ingest worker: MQTT messages in, committed readings out, acknowledgements after commit.
+
+One asyncio TaskGroup per process:
+
+- ``ingest.flusher``: takes the messages received so far when the batch is full or old enough, parses them,
+  writes one transaction, then acknowledges them in arrival order. One transaction in flight at a time, so
+  acknowledgements stay ordered; the next batch fills meanwhile.
+- ``ingest.mqtt-keepalive``: paho's housekeeping (pings).
+- ``ingest.broker-watch``: reconnects after a lost connection (the persistent session brings back every message
+  that was not acknowledged).
+- ``ingest.metrics``: ``GET /metrics`` in Prometheus text format.
+
+Backpressure: the broker hands out at most Receive Maximum unacknowledged messages, so memory is bounded at
+any input rate; the rest waits in the broker's queue for this session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from contextlib import suppress
+from dataclasses import dataclass
+
+import psycopg
+
+from ingest._metrics import IngestMetrics, serve_metrics
+from ingest._mqtt import Incoming, MqttLink
+from ingest._parse import Limits, Parsed, Rejection, parse_message
+from ingest._registry import RegistryCache
+from ingest._topics import STATUS, split_topic, subscriptions
+from ingest._writer import Batch, BatchWriter, QuarantineItem, WriteResult
+from ingest.errors import StoreError
+from vigie.catalog import MetricCatalog
+from vigie.settings import Settings
+
+logger = logging.getLogger(__name__)
+DRAIN_TIMEOUT_S = 20.0  # on SIGTERM, how long the last batch may keep retrying a failing database
+LAST_SEEN_RESOLUTION_S = 5.0  # a device's last-seen time is written at most this often
+
+
+@dataclass(slots=True)
+class _Work:
+    """The messages of one batch, their parse results and the batch to write."""
+
+    messages: list[Incoming]
+    parsed: list[Parsed | None]  # None for status or foreign topics
+    batch: Batch
+
+
+class IngestWorker:
+    """Owns its database connection and MQTT session for the duration of :meth:`run`."""
+
+    def __init__(self, settings: Settings, catalog: MetricCatalog, metrics: IngestMetrics | None = None) -> None:
+        self._settings = settings
+        self._catalog = catalog
+        self.metrics = metrics or IngestMetrics()
+        self._limits = Limits(
+            settings.ingest_max_payload_bytes,
+            settings.ingest_future_tolerance_s,
+            settings.ingest_past_horizon_days * 86400.0,
+        )
+        self._registry = RegistryCache()
+        self._pending: list[Incoming] = []
+        self._wake = asyncio.Event()
+        self._max_msgs = max(1, min(settings.ingest_batch_max_rows, int(settings.ingest_receive_maximum * 0.7)))
+        self._conn: psycopg.AsyncConnection[tuple[object, ...]] | None = None
+        self._writer: BatchWriter | None = None
+        self._rollups = False
+        self._seen_written: dict[str, float] = {}
+        self._root = settings.topic_root
+        self.ready = asyncio.Event()
+        mqtt = settings.mqtt
+        self._link = MqttLink(
+            host=mqtt.host,
+            port=mqtt.port,
+            client_id=settings.ingest_client_id,
+            username=mqtt.username,
+            password=mqtt.password,
+            topics=subscriptions(settings.topic_root, settings.ingest_shared_group),
+            on_message=self._on_message,
+            session_expiry_s=settings.ingest_session_expiry_s,
+            receive_maximum=settings.ingest_receive_maximum,
+        )
+
+    # --- receive ----------------------------------------------------------------------------------
+
+    def _on_message(self, msg: Incoming) -> None:
+        self._pending.append(msg)
+        self.metrics.messages_received += 1
+        if len(self._pending) >= self._max_msgs:
+            self._wake.set()
+
+    # --- database ---------------------------------------------------------------------------------
+
+    async def _open_db(self) -> BatchWriter:
+        if self._writer is not None:
+            return self._writer
+        try:
+            conn = await psycopg.AsyncConnection.connect(
+                self._settings.dsn,
+                connect_timeout=5,
+                keepalives=1,
+                keepalives_idle=5,
+                keepalives_interval=2,
+                keepalives_count=3,
+                tcp_user_timeout=10000,
+                options="-c statement_timeout=30000",
+            )
+        except psycopg.OperationalError as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise StoreError(f"cannot connect to the database: {first}") from exc
+        self._conn = conn
+        self._rollups = await BatchWriter.has_rollup_table(conn)
+        self._writer = BatchWriter(conn, rollups=self._rollups)
+        return self._writer
+
+    async def _close_db(self) -> None:
+        conn, self._conn, self._writer = self._conn, None, None
+        if conn is not None:
+            with suppress(Exception):
+                await conn.close()
+
+    # --- batching ---------------------------------------------------------------------------------
+
+    async def _refresh_registry(self, *, force: bool) -> None:
+        if not (self._registry.stale() or (force and self._registry.may_force())):
+            return
+        await self._open_db()
+        assert self._conn is not None  # noqa: S101 - opened just above
+        await self._registry.load(self._conn)
+
+    def _parse(self, msg: Incoming) -> Parsed | None:
+        where = split_topic(msg.topic, self._root)
+        if where is None:
+            logger.warning("ignoring a message on %s", msg.topic[:200])
+            return None
+        device_id, kind = where
+        if kind == STATUS:
+            return None
+        return parse_message(
+            device_id,
+            msg.payload,
+            now=msg.received_at,
+            registry=self._registry.view,
+            catalog=self._catalog,
+            limits=self._limits,
+        )
+
+    async def _build(self, messages: list[Incoming]) -> _Work:
+        await self._refresh_registry(force=False)
+        parsed = [self._parse(m) for m in messages]
+        if any(p is not None and p.retry_on_refresh for p in parsed) and self._registry.may_force():
+            await self._refresh_registry(force=True)
+            parsed = [
+                self._parse(m) if p is not None and p.retry_on_refresh else p
+                for m, p in zip(messages, parsed, strict=True)
+            ]
+        return _Work(messages, parsed, self._assemble(messages, parsed))
+
+    def _assemble(self, messages: list[Incoming], parsed: list[Parsed | None]) -> Batch:
+        batch = Batch()
+        devices = self._registry.view.devices
+        for msg, p in zip(messages, parsed, strict=True):
+            if p is None:
+                self._status(msg, batch)
+                continue
+            device_id = msg.topic[len(self._root) + 9 : -10]  # "{root}/devices/" ... "/telemetry"
+            if p.rows:
+                batch.rows.extend(p.rows)
+            for rej in p.rejections:
+                batch.quarantine.append(QuarantineItem(msg.received_at, msg.topic, device_id, p.clinic_id, rej))
+            if (
+                device_id in devices
+                and msg.received_at - self._seen_written.get(device_id, 0.0) >= LAST_SEEN_RESOLUTION_S
+            ):
+                batch.seen[device_id] = msg.received_at
+        return batch
+
+    def _status(self, msg: Incoming, batch: Batch) -> None:
+        where = split_topic(msg.topic, self._root)
+        if where is None:
+            return
+        state = msg.payload.strip().lower()
+        if state in (b"online", b"offline"):
+            batch.availability.append((where[0], state.decode(), msg.received_at))
+        else:
+            logger.warning("ignoring status %r of device %s", msg.payload[:40], where[0])
+
+    # --- commit -----------------------------------------------------------------------------------
+
+    async def _write(self, batch: Batch, stop: asyncio.Event) -> WriteResult | None:
+        """Write ``batch``, retrying database outages with capped backoff; None if shutdown gave up."""
+        attempt, first_failure = 0, 0.0
+        while True:
+            try:
+                async with asyncio.timeout(self._settings.ingest_db_timeout_s):
+                    writer = await self._open_db()
+                    return await writer.write(batch)
+            except (psycopg.OperationalError, StoreError, TimeoutError, OSError) as exc:
+                attempt += 1
+                first_failure = first_failure or time.monotonic()
+                self.metrics.batches_retried += 1
+                await self._close_db()
+                if stop.is_set() and time.monotonic() - first_failure > DRAIN_TIMEOUT_S:
+                    logger.exception("giving up the last batch at shutdown (it stays unacknowledged on the broker)")
+                    return None
+                delay = min(self._settings.ingest_retry_max_s, 0.05 * 2**attempt) * random.uniform(0.5, 1.0)  # noqa: S311
+                logger.warning(
+                    "database write failed (%s); retry %d in %.2f s",
+                    str(exc).strip()[:200] or type(exc).__name__,
+                    attempt,
+                    delay,
+                )
+                await asyncio.sleep(delay)
+
+    async def _commit(self, work: _Work, stop: asyncio.Event) -> bool:
+        started = time.monotonic()
+        try:
+            result = await self._write(work.batch, stop)
+        except psycopg.Error as exc:  # the batch itself was refused: find the message at fault
+            logger.warning("a batch was refused (%s): writing its messages one by one", type(exc).__name__)
+            await self._close_db()
+            result = await self._write_one_by_one(work, stop)
+        if result is None:
+            return False
+        self.metrics.commit_seconds.observe(time.monotonic() - started)
+        self.metrics.batches_committed += 1
+        self.metrics.batch_messages.observe(len(work.messages))
+        self.metrics.readings_stored += result.stored
+        self.metrics.readings_duplicate += result.duplicates
+        for q in work.batch.quarantine:
+            self.metrics.quarantined[q.rejection.reason] += 1
+        for device_id, at in work.batch.seen.items():
+            self._seen_written[device_id] = at
+        self.metrics.acks_sent += self._link.ack(work.messages)
+        return True
+
+    async def _write_one_by_one(self, work: _Work, stop: asyncio.Event) -> WriteResult | None:
+        stored = duplicates = quarantined = 0
+        for msg, p in zip(work.messages, work.parsed, strict=True):
+            single = self._assemble([msg], [p])
+            try:
+                result = await self._write(single, stop)
+            except psycopg.Error as exc:
+                await self._close_db()
+                detail = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+                single = Batch(
+                    quarantine=[
+                        QuarantineItem(
+                            msg.received_at,
+                            msg.topic,
+                            None,
+                            None,
+                            Rejection("db_rejected", detail, msg.payload[:65536]),
+                        )
+                    ]
+                )
+                work.batch.quarantine.append(single.quarantine[0])
+                result = await self._write(single, stop)
+            if result is None:
+                return None
+            stored, duplicates, quarantined = (
+                stored + result.stored,
+                duplicates + result.duplicates,
+                quarantined + result.quarantined,
+            )
+        return WriteResult(stored, duplicates, quarantined, idempotent_path=True)
+
+    # --- loops ------------------------------------------------------------------------------------
+
+    async def _flush_loop(self, stop: asyncio.Event) -> None:
+        interval = self._settings.ingest_flush_interval_s
+        while True:
+            pending = self._pending
+            if not pending:
+                if stop.is_set():
+                    return
+                await self._wait(stop, interval)
+                continue
+            age = time.time() - pending[0].received_at
+            if len(pending) < self._max_msgs and age < interval and not stop.is_set():
+                await self._wait(stop, interval - age)
+                continue
+            self._pending = []
+            self.metrics.unacked = len(pending)
+            work = await self._build(pending)
+            if not await self._commit(work, stop):
+                return
+            self.metrics.unacked = len(self._pending)
+
+    async def _wait(self, stop: asyncio.Event, within: float) -> None:
+        self._wake.clear()
+        waiters = [asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(stop.wait())]
+        try:
+            await asyncio.wait(waiters, timeout=max(within, 0.001), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for w in waiters:
+                w.cancel()
+
+    async def _watch_broker(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            await self._link.wait_lost()
+            if stop.is_set():
+                return
+            dropped = len(self._pending)
+            self._pending = []  # not acknowledged: the broker sends them again on the resumed session
+            logger.warning("broker connection lost; %d unacknowledged messages will be redelivered", dropped)
+            await self._link.reconnect_forever(stop)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Run until ``stop`` is set, then drain: commit and acknowledge what was received, disconnect."""
+        await self._open_db()
+        assert self._conn is not None  # noqa: S101
+        await self._registry.load(self._conn)
+        await self._link.connect()
+        logger.info("ingest worker ready: %s", ", ".join(subscriptions(self._root, self._settings.ingest_shared_group)))
+        try:
+            async with asyncio.TaskGroup() as tg:
+                background = [
+                    tg.create_task(self._link.keepalive(), name="ingest.mqtt-keepalive"),
+                    tg.create_task(self._watch_broker(stop), name="ingest.broker-watch"),
+                ]
+                if self._settings.ingest_metrics_port:
+                    background.append(
+                        tg.create_task(
+                            serve_metrics(self.metrics, "127.0.0.1", self._settings.ingest_metrics_port),
+                            name="ingest.metrics",
+                        )
+                    )
+                flusher = tg.create_task(self._flush_loop(stop), name="ingest.flusher")
+                self.ready.set()
+                await stop.wait()
+                self._link.pause_reading()
+                self._wake.set()
+                await flusher
+                for task in background:
+                    task.cancel()
+        finally:
+            await self._link.close()
+            await self._close_db()
+        logger.info(
+            "ingest worker stopped: %d messages received, %d readings stored",
+            self.metrics.messages_received,
+            self.metrics.readings_stored,
+        )
