@@ -113,6 +113,7 @@ class MqttLink:
         self.generation = 0
         self.session_present = False
         self.acks_sent = 0
+        self._closing = False
         client = _BufferedClient(
             CallbackAPIVersion.VERSION2,
             client_id=client_id,
@@ -192,7 +193,10 @@ class MqttLink:
         self._connected.clear()
         self._subscribed.clear()
         self._lost.set()
-        logger.warning("disconnected from the broker: %s", reason)
+        if self._closing:
+            logger.info("disconnected from the broker")
+        else:
+            logger.warning("disconnected from the broker: %s", reason)
 
     def _on_message(self, client: paho.Client, _ud: object, msg: paho.MQTTMessage) -> None:
         payload = msg.payload  # bytes from the wire (paho types it bytes | bytearray)
@@ -277,6 +281,7 @@ class MqttLink:
 
     async def close(self) -> None:
         """Disconnect cleanly; the session (and any unacknowledged message) stays on the broker."""
+        self._closing = True
         if self._client.socket() is not None:
             self._client.disconnect()
             self._client.loop_write()

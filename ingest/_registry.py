@@ -9,7 +9,6 @@ import psycopg
 from ingest._parse import DeviceInfo, RegistryView
 
 REFRESH_EVERY_S = 2.0  # a device disabled in the registry is refused by ingest within this delay
-MIN_FORCED_REFRESH_S = 0.5  # unknown ids trigger a refresh at most this often
 
 
 class RegistryCache:
@@ -18,14 +17,16 @@ class RegistryCache:
     def __init__(self) -> None:
         self.view = RegistryView({}, {})
         self._loaded_at = float("-inf")
+        self.loaded_wall = float("-inf")  # wall-clock time of the last load
 
     def stale(self, now: float | None = None) -> bool:
         """True when the periodic refresh is due."""
         return (now or time.monotonic()) - self._loaded_at >= REFRESH_EVERY_S
 
-    def may_force(self, now: float | None = None) -> bool:
-        """True when a refresh triggered by an unknown id is allowed now."""
-        return (now or time.monotonic()) - self._loaded_at >= MIN_FORCED_REFRESH_S
+    def predates(self, received_at: float) -> bool:
+        """True when the registry was read before a message received at ``received_at`` (wall clock): a fresher
+        read may know its device or animal, so its rejection is not final yet."""
+        return self.loaded_wall < received_at
 
     async def load(self, conn: psycopg.AsyncConnection[tuple[object, ...]]) -> None:
         """Read the registry (one short read-only transaction)."""
@@ -39,3 +40,4 @@ class RegistryCache:
             animals = {str(i): str(c) for i, c in await cur.fetchall()}
         self.view = RegistryView(devices, animals)
         self._loaded_at = time.monotonic()
+        self.loaded_wall = time.time()

@@ -125,7 +125,7 @@ class IngestWorker:
     # --- batching ---------------------------------------------------------------------------------
 
     async def _refresh_registry(self, *, force: bool) -> None:
-        if not (self._registry.stale() or (force and self._registry.may_force())):
+        if not (force or self._registry.stale()):
             return
         await self._open_db()
         assert self._conn is not None  # noqa: S101 - opened just above
@@ -151,12 +151,16 @@ class IngestWorker:
     async def _build(self, messages: list[Incoming]) -> _Work:
         await self._refresh_registry(force=False)
         parsed = [self._parse(m) for m in messages]
-        if any(p is not None and p.retry_on_refresh for p in parsed) and self._registry.may_force():
+        # an unknown device or animal may have been registered after the registry was read: read it again once
+        retry = [
+            i
+            for i, (m, p) in enumerate(zip(messages, parsed, strict=True))
+            if p is not None and p.retry_on_refresh and self._registry.predates(m.received_at)
+        ]
+        if retry:
             await self._refresh_registry(force=True)
-            parsed = [
-                self._parse(m) if p is not None and p.retry_on_refresh else p
-                for m, p in zip(messages, parsed, strict=True)
-            ]
+            for i in retry:
+                parsed[i] = self._parse(messages[i])
         return _Work(messages, parsed, self._assemble(messages, parsed))
 
     def _assemble(self, messages: list[Incoming], parsed: list[Parsed | None]) -> Batch:
@@ -311,12 +315,14 @@ class IngestWorker:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Run until ``stop`` is set, then drain: commit and acknowledge what was received, disconnect."""
-        await self._open_db()
-        assert self._conn is not None  # noqa: S101
-        await self._registry.load(self._conn)
-        await self._link.connect()
-        logger.info("ingest worker ready: %s", ", ".join(subscriptions(self._root, self._settings.ingest_shared_group)))
         try:
+            await self._open_db()
+            assert self._conn is not None  # noqa: S101
+            await self._registry.load(self._conn)
+            await self._link.connect()
+            logger.info(
+                "ingest worker ready: %s", ", ".join(subscriptions(self._root, self._settings.ingest_shared_group))
+            )
             async with asyncio.TaskGroup() as tg:
                 background = [
                     tg.create_task(self._link.keepalive(), name="ingest.mqtt-keepalive"),

@@ -36,7 +36,9 @@ def iso(offset_s: float = 0.0) -> str:
 
 
 def test_native_reading_is_converted_to_the_canonical_unit() -> None:
-    rows, rejected = parse("cgm-1", {"seq": 7, "readings": [{"time": iso(-60), "metric": "glucose", "value": 5.0, "unit": "mmol/L"}]})
+    rows, rejected = parse(
+        "cgm-1", {"seq": 7, "readings": [{"time": iso(-60), "metric": "glucose", "value": 5.0, "unit": "mmol/L"}]}
+    )
     assert rejected == []
     ((time_, device, animal, metric, value, clinic, seq),) = rows
     assert (device, animal, metric, clinic, seq) == ("cgm-1", "rex", "glucose", "clinic-a", 7)
@@ -44,18 +46,31 @@ def test_native_reading_is_converted_to_the_canonical_unit() -> None:
     assert time_.timestamp() == pytest.approx(NOW - 60, abs=1e-3)
 
 
-@pytest.mark.parametrize(("value", "unit", "expected"), [(1.2, "g/L", 120.0), (140, "mg/dL", 140.0), (7.0, "mmol/L", 126.0)])
+@pytest.mark.parametrize(
+    ("value", "unit", "expected"), [(1.2, "g/L", 120.0), (140, "mg/dL", 140.0), (7.0, "mmol/L", 126.0)]
+)
 def test_glucose_units(value: float, unit: str, expected: float) -> None:
-    rows, _ = parse("cgm-1", {"seq": 1, "readings": [{"time": iso(), "metric": "glucose", "value": value, "unit": unit}]})
+    rows, _ = parse(
+        "cgm-1", {"seq": 1, "readings": [{"time": iso(), "metric": "glucose", "value": value, "unit": unit}]}
+    )
     assert rows[0][4] == pytest.approx(expected)
 
 
 def test_native_records_of_a_milking_robot() -> None:
     doc = {
         "seq": 3,
-        "records": [{"time": iso(-3600), "animal_id": "cow-1", "values": {
-            "milk_yield": [12.5, "kg"], "conductivity_lf": [0.51, "S/m"], "milking_outcome": "incomplete", "milk_blood": True,
-        }}],
+        "records": [
+            {
+                "time": iso(-3600),
+                "animal_id": "cow-1",
+                "values": {
+                    "milk_yield": [12.5, "kg"],
+                    "conductivity_lf": [0.51, "S/m"],
+                    "milking_outcome": "incomplete",
+                    "milk_blood": True,
+                },
+            }
+        ],
     }
     rows, rejected = parse("robot-1", doc)
     assert rejected == []
@@ -73,8 +88,12 @@ def test_senml_base_fields_and_relative_time() -> None:
     ]
     rows, rejected = parse("robot-1", doc)
     assert rejected == []
-    assert [(r[2], r[3], r[4]) for r in rows] == [("cow-1", "milk_yield", 10.0), ("cow-1", "milk_yield_lf", 2.5),
-                                                   ("cow-1", "milk_blood", 0.0), ("cow-1", "milking_outcome", 0.0)]
+    assert [(r[2], r[3], r[4]) for r in rows] == [
+        ("cow-1", "milk_yield", 10.0),
+        ("cow-1", "milk_yield_lf", 2.5),
+        ("cow-1", "milk_blood", 0.0),
+        ("cow-1", "milking_outcome", 0.0),
+    ]
     assert rows[1][0].timestamp() == pytest.approx(NOW - 99, abs=1e-3)
     # RFC 8428: a time below 2**28 is relative to now
     rows, _ = parse("cgm-1", [{"n": "glucose", "u": "mg/dL", "v": 99, "t": -120}])
@@ -87,11 +106,14 @@ def test_device_level_metric_has_no_animal() -> None:
 
 
 def test_a_bad_reading_does_not_sink_the_good_ones() -> None:
-    doc = {"seq": 1, "readings": [
-        {"time": iso(), "metric": "glucose", "value": 100, "unit": "mg/dL"},
-        {"time": iso(), "metric": "glucose", "value": 100, "unit": "furlongs"},
-        {"time": iso(1), "metric": "glucose", "value": 101, "unit": "mg/dL"},
-    ]}
+    doc = {
+        "seq": 1,
+        "readings": [
+            {"time": iso(), "metric": "glucose", "value": 100, "unit": "mg/dL"},
+            {"time": iso(), "metric": "glucose", "value": 100, "unit": "furlongs"},
+            {"time": iso(1), "metric": "glucose", "value": 101, "unit": "mg/dL"},
+        ],
+    }
     rows, rejected = parse("cgm-1", doc)
     assert len(rows) == 2
     assert rejected == ["unknown_unit"]
@@ -101,7 +123,11 @@ BAD_CASES = [
     ("oversize", "cgm-1", b"[" + b" " * 5000 + b"]"),
     ("invalid_json", "cgm-1", b"{not json"),
     ("invalid_json", "cgm-1", b"\xff\xfe"),
-    ("non_finite", "cgm-1", b'{"seq": 1, "readings": [{"time": 1, "metric": "glucose", "value": NaN, "unit": "mg/dL"}]}'),
+    (
+        "non_finite",
+        "cgm-1",
+        b'{"seq": 1, "readings": [{"time": 1, "metric": "glucose", "value": NaN, "unit": "mg/dL"}]}',
+    ),
     ("non_finite", "cgm-1", b'[{"n": "glucose", "u": "mg/dL", "v": Infinity}]'),
     ("non_finite", "cgm-1", b'[{"n": "glucose", "u": "mg/dL", "v": 1e999}]'),
     ("bad_format", "cgm-1", {"readings": []}),
@@ -118,8 +144,16 @@ BAD_CASES = [
     ("unknown_metric", "cgm-1", [{"n": "glucoze", "u": "mg/dL", "v": 100}]),
     ("missing_unit", "cgm-1", [{"n": "glucose", "v": 100}]),
     ("unknown_unit", "cgm-1", [{"n": "glucose", "u": "mg/L", "v": 100}]),
-    ("bad_time", "cgm-1", {"seq": 1, "readings": [{"time": "yesterday", "metric": "glucose", "value": 1, "unit": "mg/dL"}]}),
-    ("bad_time", "cgm-1", {"seq": 1, "readings": [{"time": "2026-11-23T08:00:00", "metric": "glucose", "value": 1, "unit": "mg/dL"}]}),
+    (
+        "bad_time",
+        "cgm-1",
+        {"seq": 1, "readings": [{"time": "yesterday", "metric": "glucose", "value": 1, "unit": "mg/dL"}]},
+    ),
+    (
+        "bad_time",
+        "cgm-1",
+        {"seq": 1, "readings": [{"time": "2026-11-23T08:00:00", "metric": "glucose", "value": 1, "unit": "mg/dL"}]},
+    ),
     ("bad_time", "cgm-1", {"seq": 1, "readings": [{"metric": "glucose", "value": 1, "unit": "mg/dL"}]}),
     ("time_in_future", "cgm-1", [{"n": "glucose", "u": "mg/dL", "v": 100, "bt": NOW + 301}]),
     ("time_too_old", "cgm-1", [{"n": "glucose", "u": "mg/dL", "v": 100, "bt": NOW - 31 * 86400}]),
@@ -141,8 +175,9 @@ def test_every_bad_input_gets_its_reason(reason: str, device: str, doc: object) 
 
 
 def test_rejection_keeps_the_offending_record_bounded() -> None:
-    out = parse_message("cgm-1", json.dumps([{"n": "glucose", "v": 1}]).encode(), now=NOW, registry=REG,
-                        catalog=CATALOG, limits=LIMITS)
+    out = parse_message(
+        "cgm-1", json.dumps([{"n": "glucose", "v": 1}]).encode(), now=NOW, registry=REG, catalog=CATALOG, limits=LIMITS
+    )
     (rej,) = out.rejections
     assert json.loads(rej.payload) == {"n": "glucose", "v": 1}
     assert "unit is required" in rej.detail
