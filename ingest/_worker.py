@@ -211,12 +211,8 @@ class IngestWorker:
                     logger.exception("giving up the last batch at shutdown (it stays unacknowledged on the broker)")
                     return None
                 delay = min(self._settings.ingest_retry_max_s, 0.05 * 2**attempt) * random.uniform(0.5, 1.0)  # noqa: S311
-                logger.warning(
-                    "database write failed (%s); retry %d in %.2f s",
-                    str(exc).strip()[:200] or type(exc).__name__,
-                    attempt,
-                    delay,
-                )
+                reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+                logger.warning("database write failed (%s); retry %d in %.2f s", reason, attempt, delay)
                 await asyncio.sleep(delay)
 
     async def _commit(self, work: _Work, stop: asyncio.Event) -> bool:
