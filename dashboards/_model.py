@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 JSON = dict[str, Any]
 
@@ -219,6 +219,14 @@ class Annotation:
         }
 
 
+class NamedQuery(NamedTuple):
+    """A query of a dashboard with where it comes from and the panel's relative time override."""
+
+    name: str
+    query: Query
+    time_from: str | None = None
+
+
 BUILTIN_ANNOTATION: JSON = {
     "builtIn": 1,
     "datasource": {"type": "grafana", "uid": "-- Grafana --"},
@@ -248,11 +256,11 @@ class Dashboard:
         """The panels (rows left out)."""
         return [p for p in self.items if isinstance(p, Panel)]
 
-    def queries(self) -> list[tuple[str, Query]]:
+    def queries(self) -> list[NamedQuery]:
         """Every SQL of the dashboard, named: panels, annotations and query variables."""
-        out = [(f"panel {p.title!r}", q) for p in self.panels() for q in p.queries]
-        out += [(f"annotation {a.name!r}", a.query) for a in self.annotations]
-        out += [(f"variable ${v.name}", v.query) for v in self.variables if isinstance(v, QueryVariable)]
+        out = [NamedQuery(f"panel {p.title!r} {q.ref_id}", q, p.time_from) for p in self.panels() for q in p.queries]
+        out += [NamedQuery(f"annotation {a.name!r}", a.query) for a in self.annotations]
+        out += [NamedQuery(f"variable ${v.name}", v.query) for v in self.variables if isinstance(v, QueryVariable)]
         return out
 
     def to_json(self) -> JSON:
