@@ -158,7 +158,6 @@ class QueryVariable:
             "label": self.label,
             "datasource": dict(DATASOURCE),
             "query": sql,
-            "definition": sql,
             "refresh": 1,  # on dashboard load
             "multi": self.multi,
             "includeAll": self.include_all,

@@ -71,11 +71,11 @@ def _translate(exc: Exception, url: str) -> GrafanaError:
     if isinstance(exc, GrafanaServerError | GrafanaClientError):
         message = str(getattr(exc, "message", exc)).splitlines()[0][:200]
         return GrafanaError(f"Grafana at {url} refused: {message}", exc.status_code)
+    if isinstance(exc, ValueError):  # a body that is not JSON (niquests' JSONDecodeError is one): not Grafana's API
+        return GrafanaError(f"{url} did not answer like Grafana's HTTP API (is it the Grafana root URL?)")
     if isinstance(exc, GrafanaException | niquests.exceptions.RequestException):
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
         return GrafanaUnreachable(f"cannot reach Grafana at {url}: {first}")
-    if isinstance(exc, ValueError):  # a body that is not JSON: not Grafana's API
-        return GrafanaError(f"{url} did not answer like Grafana's HTTP API (is it the Grafana root URL?)")
     raise exc
 
 

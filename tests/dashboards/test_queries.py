@@ -10,7 +10,7 @@ import psycopg
 import pytest
 
 from dashboards import all_dashboards
-from dashboards._model import CustomVariable, Dashboard, NamedQuery, QueryVariable
+from dashboards._model import CustomVariable, Dashboard, NamedQuery
 from tests.dashboards.conftest import CLINIC
 from tests.dashboards.grafana import Grafana, parse_interval
 
@@ -191,7 +191,9 @@ def test_time_in_range_adds_up_and_sees_lows_and_highs(farm: Conn) -> None:
     _, rows = run(farm, "vigie-glucose", "panel 'Time in range (80-250 mg/dL)' A")
     below, inside, above = (float(v) for v in rows[0])  # type: ignore[arg-type]
     assert below + inside + above == pytest.approx(100.0)
-    assert below > 1 and above > 1 and inside > 50
+    assert below > 1
+    assert above > 1
+    assert inside > 50
 
 
 def test_overlay_folds_earlier_days_onto_the_last_24_hours(farm: Conn) -> None:
@@ -219,7 +221,7 @@ def test_eating_heatmap_has_24_hours_of_minutes(farm: Conn) -> None:
     cols, rows = run(farm, "vigie-horse-intake", "panel 'Eating pattern: minutes eating per hour of day ($tz)' A")
     assert cols[1:] == [f"{h:02d}" for h in range(24)]
     full_day = rows[len(rows) // 2]
-    assert all(v in (30.0, 70.0) for v in full_day[1:])  # 2 horses × 15 min at night, × 35 min by day
+    assert all(v in (30.0, 70.0) for v in full_day[1:])  # 2 horses x 15 min at night, x 35 min by day
 
 
 def test_herd_tables_point_at_the_sick_cow(farm: Conn) -> None:
