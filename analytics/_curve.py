@@ -158,14 +158,21 @@ def analyse_cycles(
     out: list[CycleAnalysis] = []
     max_cycle = int(targets.max_cycle_h * NS_PER_H)
     for k, start in enumerate(inj_ns):
-        if k + 1 < inj_ns.size:
+        last = k + 1 == inj_ns.size
+        if not last:
             end = int(inj_ns[k + 1])
-        else:
-            end = int(min(ns[-1] + 1, start + max_cycle)) if ns.size and ns[-1] >= start else int(start)
+        else:  # the last cycle ends at the last reading (inclusive), at most max_cycle_h after the injection
+            end = int(min(ns[-1], start + max_cycle)) if ns.size and ns[-1] >= start else int(start)
         dose_value = float(doses.iloc[k])
         out.append(
             _analyse_one(
-                ns, v, compression, int(start), end, None if np.isnan(dose_value) else dose_value, targets, str(tz)
+                ns,
+                v,
+                compression,
+                (int(start), end, last),
+                None if np.isnan(dose_value) else dose_value,
+                targets,
+                str(tz),
             )
         )
     return out
@@ -179,14 +186,14 @@ def _analyse_one(
     ns: IntArray,
     v: FloatArray,
     compression: BoolArray,
-    start: int,
-    end: int,
+    span: tuple[int, int, bool],
     dose: float | None,
     targets: CurveTargets,
     tz: str,
 ) -> CycleAnalysis:
+    start, end, inclusive = span
     lo = int(np.searchsorted(ns, start, side="left"))
-    hi = int(np.searchsorted(ns, end, side="left"))
+    hi = int(np.searchsorted(ns, end, side="right" if inclusive else "left"))
     pre = _pre_insulin(ns, v, start, lo, targets)
     cycle_h = (end - start) / NS_PER_H
     if hi <= lo:
