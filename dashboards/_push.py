@@ -69,13 +69,16 @@ def _translate(exc: Exception, url: str) -> GrafanaError:
     if isinstance(exc, GrafanaTimeoutError):
         return GrafanaUnreachable(f"Grafana at {url} did not answer in time")
     if isinstance(exc, GrafanaServerError | GrafanaClientError):
-        message = str(getattr(exc, "message", exc)).splitlines()[0][:200]
-        return GrafanaError(f"Grafana at {url} refused: {message}", exc.status_code)
+        message = str(getattr(exc, "message", exc)).strip().rstrip(":").splitlines()[0][:200]
+        return GrafanaError(f"Grafana at {url} refused the request: {message}", exc.status_code)
     if isinstance(exc, ValueError):  # a body that is not JSON (niquests' JSONDecodeError is one): not Grafana's API
         return GrafanaError(f"{url} did not answer like Grafana's HTTP API (is it the Grafana root URL?)")
     if isinstance(exc, GrafanaException | niquests.exceptions.RequestException):
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
-        return GrafanaUnreachable(f"cannot reach Grafana at {url}: {first}")
+        # transport errors nest the OS reason deep in their text: "[Errno 111] Connection refused"
+        text = str(exc)
+        reason = re.search(r"\[Errno -?\d+\] ([^'\")\]]+)", text) or re.search(r"(Failed to resolve '[^']+')", text)
+        detail = reason[1].strip() if reason else type(exc).__name__
+        return GrafanaUnreachable(f"cannot reach Grafana at {url}: {detail}")
     raise exc
 
 

@@ -35,6 +35,7 @@ class FakeGrafana:
     dashboards: dict[str, tuple[int, dict[str, Any], str]] = field(default_factory=dict)
     requests: list[Request] = field(default_factory=list)
     html: bool = False  # answer like a web server that is not Grafana
+    dashboard_error: tuple[int, str] | None = None  # answer POST /api/dashboards/db with this status and message
 
 
 def _handler(state: FakeGrafana) -> type[BaseHTTPRequestHandler]:
@@ -75,6 +76,9 @@ def _handler(state: FakeGrafana) -> type[BaseHTTPRequestHandler]:
             elif self.command == "POST" and self.path == "/api/folders":
                 state.folders[body["uid"]] = body["title"]
                 self._answer(200, {"uid": body["uid"], "title": body["title"], "id": 7})
+            elif self.command == "POST" and self.path == "/api/dashboards/db" and state.dashboard_error:
+                status, message = state.dashboard_error
+                self._answer(status, {"message": message})
             elif self.command == "POST" and self.path == "/api/dashboards/db":
                 dash = body["dashboard"]
                 uid = dash["uid"]
@@ -192,3 +196,20 @@ def test_empty_token_is_refused_before_any_request(grafana: FakeGrafana, run_cli
     err = _one_line_error(*run_cli("dashboards", "push", "--url", grafana.url, "--token", " "))
     assert "empty API token" in err
     assert grafana.requests == []
+
+
+@pytest.mark.parametrize(
+    ("status", "message", "expected"),
+    [
+        (403, "Access denied", "refused the request (403 Forbidden): the token needs the Editor role"),
+        (500, "database is locked", "refused the request: Server Error 500: database is locked"),
+        (412, "version-mismatch", "refused the request: Client Error 412: version-mismatch"),
+    ],
+)
+def test_refused_upload_is_one_line(
+    grafana: FakeGrafana, run_cli: RunCli, status: int, message: str, expected: str
+) -> None:
+    grafana.dashboard_error = (status, message)
+    err = _one_line_error(*run_cli("dashboards", "push", "--url", grafana.url, "--token", TOKEN))
+    assert expected in err
+    assert [(r.method, r.path) for r in grafana.requests][-1] == ("POST", "/api/dashboards/db")  # the first upload
