@@ -10,6 +10,7 @@ from dashboards._model import Dashboard, Override, Panel, Query, Row
 from dashboards._sql import (
     ANIMALS,
     CLINIC,
+    DEVICES,
     TZ,
     animal_variable,
     clinic_variable,
@@ -37,7 +38,7 @@ def daily_with_baseline(metric: str) -> str:
 ), daily AS (
   SELECT time_bucket('1 day', bucket, {TZ}) AS day, animal_id, sum(sum) AS total
   FROM readings_hourly
-  WHERE clinic_id = {CLINIC} AND metric = '{metric}' AND animal_id = ANY ({ANIMALS})
+  WHERE clinic_id = {CLINIC} AND metric = '{metric}' AND animal_id = ANY ({ANIMALS}) AND device_id = ANY ({DEVICES})
     AND bucket >= $__timeFrom()::timestamptz - interval '{BASELINE_DAYS + 2} days'
     AND bucket <= $__timeTo()::timestamptz
   GROUP BY 1, 2
@@ -72,6 +73,7 @@ def _heatmap() -> Panel:
        {hours}
 FROM readings_hourly
 WHERE $__timeFilter(bucket) AND clinic_id = {CLINIC} AND metric = 'eating_time' AND animal_id = ANY ({ANIMALS})
+  AND device_id = ANY ({DEVICES})
 GROUP BY 1
 ORDER BY 1"""
     return Panel(
@@ -110,7 +112,7 @@ def _horse_table() -> Panel:
     sql = f"""{daily_with_baseline("feed_intake")}, water AS (
   SELECT time_bucket('1 day', bucket, {TZ}) AS day, animal_id, sum(sum) AS litres
   FROM readings_hourly
-  WHERE clinic_id = {CLINIC} AND metric = 'water_intake' AND animal_id = ANY ({ANIMALS})
+  WHERE clinic_id = {CLINIC} AND metric = 'water_intake' AND animal_id = ANY ({ANIMALS}) AND device_id = ANY ({DEVICES})
     AND bucket >= $__timeTo()::timestamptz - interval '3 days' AND bucket <= $__timeTo()::timestamptz
   GROUP BY 1, 2
 )
@@ -159,7 +161,12 @@ def horse_dashboard() -> Dashboard:
         title="Vigie · Horse intake",
         description="Horses on smart feeders and drinkers: daily forage against each horse's own week, water, pattern.",
         tags=("vigie", "horse", "feeder"),
-        variables=(clinic_variable(), animal_variable(HORSES, multi=True, label="Horse"), tz_variable()),
+        variables=(
+            clinic_variable(),
+            animal_variable(HORSES, multi=True, label="Horse"),
+            device_variable(("feeder",)),
+            tz_variable(),
+        ),
         time_from="now-30d",
         items=(
             _horse_table(),
@@ -263,7 +270,7 @@ def _conductivity_table() -> Panel:
     sql = f"""WITH q AS (
   SELECT animal_id, metric, avg(value) AS ec
   FROM readings
-  WHERE clinic_id = {CLINIC} AND animal_id = ANY ({ANIMALS}) AND metric IN ({", ".join(f"'{m}'" for m in CONDUCTIVITY)})
+  WHERE clinic_id = {CLINIC} AND animal_id = ANY ({ANIMALS}) AND device_id = ANY ({DEVICES}) AND metric IN ({", ".join(f"'{m}'" for m in CONDUCTIVITY)})
     AND time > $__timeTo()::timestamptz - interval '24 hours' AND time <= $__timeTo()::timestamptz
   GROUP BY 1, 2
 )
@@ -371,7 +378,7 @@ def herd_dashboard() -> Dashboard:
                     Query(
                         rolled_series(
                             metrics=CONDUCTIVITY,
-                            where=f"animal_id = ANY ({ANIMALS}) AND device_id = ANY (ARRAY[$device]::text[])",
+                            where=f"animal_id = ANY ({ANIMALS}) AND device_id = ANY ({DEVICES})",
                             agg="avg",
                             label="upper(right(metric, 2))",
                             name="conductivity",
