@@ -95,7 +95,7 @@ ORDER BY 1, 2"""
         (Query(sql, ("time", "metric", "glucose")),),
         description=(
             "Each earlier day shifted by whole days onto the last 24 hours (5-minute means), to compare the daily "
-            "curve around injections and meals. The panel always shows the 24 h before the end of the time range."
+            "curve around injections and meals. The panel always shows the last 24 h (its own relative time), whatever the dashboard range."
         ),
         width=16,
         height=10,
