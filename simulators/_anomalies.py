@@ -19,6 +19,7 @@ from simulators.errors import ScenarioError
 
 Range = tuple[float, float]
 PETS = ("dog", "cat")
+INTRINSIC = ("somogyi_rebound", "compression_artifact")  # their parameters give their length
 EQUINES = ("horse", "pony", "donkey")
 COWS = ("cow",)
 
@@ -156,14 +157,21 @@ RECIPES: dict[str, Recipe] = {
             "lameness",
             COWS,
             _h(7 * 24, 10 * 24),
-            {"visit_drop": (0.2, 0.4), "yield_drop": (0.05, 0.1), "duration_rise": (0.05, 0.1), "activity_drop": (0.2, 0.4)},
+            {
+                "visit_drop": (0.2, 0.4),
+                "yield_drop": (0.05, 0.1),
+                "duration_rise": (0.05, 0.1),
+                "activity_drop": (0.2, 0.4),
+            },
             claim="visits -20-40 %, yield -5-10 %, duration +5-10 %",
         ),
         Recipe(
             "estrus", "estrus", COWS, _h(8, 9), {"factor": (2.3, 3.0), "yield_drop": (0.0, 0.05)}, claim="activity x2-3"
         ),
         # transport faults, labelled too
-        Recipe("offline_backlog", "data_gap", PETS + EQUINES + COWS, None, claim="device offline, backlog on reconnect"),
+        Recipe(
+            "offline_backlog", "data_gap", PETS + EQUINES + COWS, None, claim="device offline, backlog on reconnect"
+        ),
     )
 }
 

@@ -343,9 +343,7 @@ class CgmSimulator:
                     labels.append(self._label(pet, "phone_offline", "data_gap", off0, off1, {"backlog_h": 8}))
         return sent, lost, labels
 
-    def _label(
-        self, pet: _Pet, recipe: str, category: str, start: float, end: float, params: dict[str, Any]
-    ) -> Label:
+    def _label(self, pet: _Pet, recipe: str, category: str, start: float, end: float, params: dict[str, Any]) -> Label:
         return Anomaly(recipe, category, pet.animal_id, round(start), round(end), params).label(
             self.fleet.device_ids[pet.device]
         )
@@ -364,7 +362,9 @@ class CgmSimulator:
                 "spontaneous": True,
             }
             total = (params["fall_min"] + params["hold_min"] + params["recover_min"]) * MINUTE_S
-            found.append(Anomaly("compression_artifact", "device_fault", pet.animal_id, round(t0), round(t0 + total), params))
+            found.append(
+                Anomaly("compression_artifact", "device_fault", pet.animal_id, round(t0), round(t0 + total), params)
+            )
         return found
 
     def day(self, day: int) -> tuple[Readings, list[Label]]:

@@ -161,6 +161,7 @@ class DairySimulator:
 
     def _effects(self, cow: _Cow, t: F64) -> dict[str, F64]:
         """Multipliers and shifts of the anomalies at times ``t``."""
+        t = np.asarray(t, dtype=np.float64)
         one = np.ones_like(t)
         fx: dict[str, F64] = {
             "yield": one.copy(),
@@ -276,7 +277,9 @@ class DairySimulator:
             Readings.build(t[ok], code("somatic_cell_count"), scc[ok], device=dev, animal=ani),
         ]
         for i, q in enumerate(QUARTERS):
-            parts.append(Readings.build(t[keep], code(f"milk_yield_{q}"), (milk * shares[i])[keep], device=dev, animal=ani))
+            parts.append(
+                Readings.build(t[keep], code(f"milk_yield_{q}"), (milk * shares[i])[keep], device=dev, animal=ani)
+            )
             parts.append(Readings.build(t[ok], code(f"conductivity_{q}"), ec[i][ok], device=dev, animal=ani))
         out = Readings.concat(parts)
         out.sent = out.t + np.rint(np.interp(out.t, t, duration) * MINUTE_S).astype(np.int64) if t.size else out.t
@@ -289,7 +292,9 @@ class DairySimulator:
     def _estrus(self, cow: _Cow, day: int) -> list[Anomaly]:
         """Natural heats: from ~30 DIM every 21 ± 3 d until 150 DIM (then pregnant), 8-9 h, activity ×2.8 [S/D]."""
         rng = self.fleet.rng(cow.animal_id, 35)
-        cycles = cow.calving + (rng.uniform(25, 40) + np.cumsum(np.concatenate([[0.0], rng.normal(21, 1.5, 8)]))) * DAY_S
+        cycles = (
+            cow.calving + (rng.uniform(25, 40) + np.cumsum(np.concatenate([[0.0], rng.normal(21, 1.5, 8)]))) * DAY_S
+        )
         hours = rng.uniform(8, 9.5, cycles.size)
         factors = np.exp(rng.normal(np.log(ESTRUS_FACTOR), 0.1, cycles.size))
         out = []
@@ -305,11 +310,11 @@ class DairySimulator:
         """2-hourly rumination and hourly activity from the cow's collar, relayed by the robot."""
         rng = self.fleet.rng(cow.animal_id, 36, day)
         base = day * DAY_S
-        rum_t = base + np.arange(1, 13) * 2 * HOUR_S
+        rum_t = base + np.arange(1, 13) * 2.0 * HOUR_S
         profile = 1 + 0.3 * np.cos(2 * np.pi * (rum_t / HOUR_S % 24 - 3) / 24)
         rum = cow.rumination / 12 * profile / profile.mean() * rng.normal(1, 0.05) + rng.normal(0, 4, 12)
         rum = np.clip(rum * self._effects(cow, rum_t)["rumination"], 0, 120)
-        act_t = base + np.arange(1, 25) * HOUR_S
+        act_t = base + np.arange(1, 25) * float(HOUR_S)
         hour = act_t / HOUR_S % 24
         circadian = 1 + 0.5 * np.sin(2 * np.pi * (hour - 8) / 24)
         act = cow.activity * circadian * rng.lognormal(0, 0.15, 24) * self._effects(cow, act_t)["activity"]

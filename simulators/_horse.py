@@ -91,6 +91,7 @@ class FeederSimulator:
 
     def _modifiers(self, eq: _Equine, t: F64) -> tuple[F64, F64, F64]:
         """Intake, eating-rate and water multipliers of the anomalies at times ``t``."""
+        t = np.asarray(t, dtype=np.float64)
         intake = np.ones_like(t)
         rate = np.ones_like(t)
         water = np.ones_like(t)

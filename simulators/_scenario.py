@@ -218,18 +218,22 @@ def _devices(raw: dict[str, Any], animals: dict[str, Animal]) -> list[Device]:
     served: dict[str, str] = {}
     for i, spec in enumerate(_tables(raw, "devices")):
         where = f"devices[{i}]"
-        count = spec.get("count")
+        each = spec.get("each", False)
+        if not isinstance(each, bool):
+            raise ScenarioError(f"{where}: each must be true or false")
         kind = _str(where, spec, "kind")
         if kind not in SPECIES_OF_KIND:
             raise ScenarioError(f"{where}: unknown kind {kind!r}: use one of {', '.join(SPECIES_OF_KIND)}")
-        params = {k: v for k, v in spec.items() if k not in _DEVICE_KEYS | {"count"}}
-        if count is not None:
+        params = {k: v for k, v in spec.items() if k not in _DEVICE_KEYS | {"each"}}
+        if each:
             # one bound device per matching animal: id is a pattern with {animal}
             pattern = _str(where, spec, "animals")
             template = _str(where, spec, "id")
             if "{animal}" not in template:
-                raise ScenarioError(f"{where}: with count = true, id must contain {{animal}}")
+                raise ScenarioError(f"{where}: with each = true, id must contain {{animal}}")
             targets = [a for a in animals.values() if fnmatch.fnmatchcase(a.id, pattern)]
+            if not targets:
+                raise ScenarioError(f"{where}: animals {pattern!r} match no animal")
             specs = [(template.replace("{animal}", a.id), a.id, ()) for a in targets]
         elif "animal" in spec:
             specs = [(_str(where, spec, "id"), _str(where, spec, "animal"), ())]
@@ -239,9 +243,7 @@ def _devices(raw: dict[str, Any], animals: dict[str, Animal]) -> list[Device]:
                 patterns = [patterns]
             if not isinstance(patterns, list) or not patterns:
                 raise ScenarioError(f"{where}: give animal = ID (bound device) or animals = [patterns]")
-            matched = tuple(
-                a.id for a in animals.values() if any(fnmatch.fnmatchcase(a.id, str(p)) for p in patterns)
-            )
+            matched = tuple(a.id for a in animals.values() if any(fnmatch.fnmatchcase(a.id, str(p)) for p in patterns))
             if not matched:
                 raise ScenarioError(f"{where}: animals {patterns} match no animal")
             specs = [(_str(where, spec, "id"), None, matched)]
@@ -268,14 +270,14 @@ def _devices(raw: dict[str, Any], animals: dict[str, Animal]) -> list[Device]:
 
 
 def _anomalies(raw: dict[str, Any], animals: dict[str, Animal]) -> list[AnomalySpec]:
-    from simulators._anomalies import RECIPES  # noqa: PLC0415 - avoid an import cycle
+    from simulators._anomalies import INTRINSIC, RECIPES  # noqa: PLC0415 - avoid an import cycle
 
     result: list[AnomalySpec] = []
     for i, spec in enumerate(_tables(raw, "anomalies")):
         where = f"anomalies[{i}]"
         recipe = _str(where, spec, "recipe")
         info = RECIPES.get(recipe)
-        if info is None:
+        if info is None or recipe == "offline_backlog":
             raise ScenarioError(f"{where}: unknown recipe {recipe!r}: use one of {', '.join(sorted(RECIPES))}")
         animal_id = _str(where, spec, "animal")
         animal = animals.get(animal_id)
@@ -285,8 +287,10 @@ def _anomalies(raw: dict[str, Any], animals: dict[str, Animal]) -> list[AnomalyS
             raise ScenarioError(f"{where}: recipe {recipe} applies to {', '.join(info.species)}, not {animal.species}")
         duration = _duration(where, spec["duration"]) if "duration" in spec else None
         end = spec.get("end")
-        if (duration is None) == (end is None) and not info.default_duration_s:
-            raise ScenarioError(f"{where}: give either duration or end")
+        if duration is not None and end is not None:
+            raise ScenarioError(f"{where}: give duration or end, not both")
+        if duration is None and end is None and info.default_duration_s is None and recipe not in INTRINSIC:
+            raise ScenarioError(f"{where}: recipe {recipe} needs a duration or an end")
         params = spec.get("parameters", {})
         if not isinstance(params, dict):
             raise ScenarioError(f"{where}: parameters must be a table")

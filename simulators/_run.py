@@ -1,0 +1,86 @@
+"""Entry points behind the commands: generate to a file, publish over MQTT, register (used by the CLI and tests)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from simulators._engine import Engine
+from simulators._faults import Faults, apply_to_lines, apply_to_readings, fault_labels
+from simulators._output import jsonl_lines, labels_path, write_jsonl, write_labels
+from simulators._scenario import Scenario
+from simulators._time import DAY_S, Clock, system_clock
+from simulators.errors import ScenarioError
+
+
+@dataclass(frozen=True, slots=True)
+class Timeline:
+    """The simulated period [start, end] (epoch s)."""
+
+    start: float
+    end: float
+
+
+def timeline(
+    scenario: Scenario,
+    *,
+    duration_s: float | None,
+    end: float | None,
+    clock: Clock = system_clock,
+    horizon_s: float = 30 * DAY_S,
+) -> Timeline:
+    """The timeline of a run: it ends now (or at ``end``, never later than now) and is never older than the horizon."""
+    now = clock()
+    stop = now if end is None else end
+    if stop > now + 1:
+        raise ScenarioError("the timeline cannot end in the future")
+    length = scenario.duration_s if duration_s is None else duration_s
+    if length <= 0:
+        raise ScenarioError("duration must be positive")
+    if now - (stop - length) > horizon_s - 3600:
+        raise ScenarioError(
+            f"the timeline would start more than {horizon_s / DAY_S - 1 / 24:g} days ago; the ingest drops older readings"
+        )
+    return Timeline(float(round(stop - length)), float(round(stop)))
+
+
+@dataclass(frozen=True, slots=True)
+class FileResult:
+    """What ``--out`` wrote."""
+
+    readings: int
+    labels: int
+    out: Path
+    labels_out: Path
+    seconds: float
+
+    def as_dict(self) -> dict[str, object]:
+        """JSON-ready result."""
+        return {
+            "readings": self.readings,
+            "labels": self.labels,
+            "out": str(self.out),
+            "labels_out": str(self.labels_out),
+            "seconds": round(self.seconds, 3),
+        }
+
+
+def generate_to_file(
+    scenario: Scenario, out: Path, *, seed: int, span: Timeline, faults: Faults | None = None
+) -> FileResult:
+    """Write the readings of ``span`` as JSON lines to ``out`` and the labels beside it (``FILE.labels.jsonl``)."""
+    t0 = time.perf_counter()
+    faults = faults or Faults()
+    engine = Engine(scenario, seed=seed, start=span.start, end=span.end)
+    readings = apply_to_readings(engine.fleet, engine.measured(span.start, span.end), faults).sorted()
+    lines = jsonl_lines(readings, engine.fleet.device_ids, engine.fleet.animal_ids)
+    if faults.any:
+        lines = apply_to_lines(lines, faults, np.random.default_rng([seed, 53]))
+    n = write_jsonl(out, lines)
+    labels = engine.labels(span.start, span.end) + fault_labels(engine.fleet, faults)
+    lab_out = labels_path(out)
+    n_labels = write_labels(lab_out, labels)
+    return FileResult(n, n_labels, out, lab_out, time.perf_counter() - t0)
