@@ -146,8 +146,7 @@ def _dog_trace(seed: int, days: int = 5, step: int = 5) -> pd.Series[float]:
     values = np.clip(values, 40, 600)
     keep = rng.random(n) > 0.05  # 5 % dropped readings
     keep[300:360] = False  # a 5-hour hole
-    s = pd.Series(values[keep], index=T0 + pd.to_timedelta(hours[keep], unit="h"))
-    return s
+    return pd.Series(values[keep], index=T0 + pd.to_timedelta(hours[keep], unit="h"))
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])

@@ -88,7 +88,7 @@ def test_glucose_text(run_cli: Run, glucose_file: Path) -> None:
     ],
 )
 def test_glucose_bad_options(run_cli: Run, glucose_file: Path, args: list[str], code: int, message: str) -> None:
-    rc, out, err = run_cli("analyze", "glucose", str(glucose_file), "--animal", "rex", *args)
+    rc, _out, err = run_cli("analyze", "glucose", str(glucose_file), "--animal", "rex", *args)
     assert rc == code
     assert message in err
     assert len(err.strip().splitlines()) == 1

@@ -11,11 +11,10 @@ from tests.analytics.helpers import T0, series
 
 # hourly readings, injections at 0 h, 12 h and 24 h (4 U, 4 U, 5 U)
 HOURS = list(range(36))
-VALUES = (
-    [300, 260, 200, 150, 120, 140, 180, 230, 250, 280, 300, 310]  # A: nadir 120 at 4 h, back ≥ 240 at 8 h
-    + [320, 280, 230, 180, 60, 130, 260, 300, 320, 330, 340, 350]  # B: nadir 60 at 4 h, back ≥ 256 at 6 h
-    + [350, 300, 200, 100, 50, 150, 300, 420, 450, 440, 430, 420]  # C: nadir 50 then 450 within 12 h
-)
+CYCLE_A = [300, 260, 200, 150, 120, 140, 180, 230, 250, 280, 300, 310]  # nadir 120 at 4 h, back ≥ 240 at 8 h
+CYCLE_B = [320, 280, 230, 180, 60, 130, 260, 300, 320, 330, 340, 350]  # nadir 60 at 4 h, back ≥ 256 at 6 h
+CYCLE_C = [350, 300, 200, 100, 50, 150, 300, 420, 450, 440, 430, 420]  # nadir 50 then 450 within 12 h
+VALUES = [*CYCLE_A, *CYCLE_B, *CYCLE_C]
 
 
 def glucose() -> pd.Series[float]:
@@ -70,7 +69,7 @@ def test_nadir_above_target_and_no_effect() -> None:
     g = series([h * 60 for h in range(12)], [400, 390, 380, 350, 340, 345, 360, 380, 390, 400, 400, 400])
     (cycle,) = analyse_cycles(g, injections([0], [2.0]))
     assert cycle.nadir == 340
-    assert cycle.duration_h == 0.0  # never below 0.8 × 400 = 320
+    assert cycle.duration_h == 0.0  # never below 0.8 * 400 = 320
     assert set(cycle.flags) == {NADIR_HIGH, NO_EFFECT}
 
 
@@ -132,7 +131,7 @@ def test_compression_low_detected_and_flagged() -> None:
     values[minutes.index(110)] = 65.0
     values[minutes.index(115)] = 60.0  # 150 → 60 in 15 min: 6 mg/dL/min
     values[minutes.index(120)] = 100.0
-    values[minutes.index(125)] = 140.0  # ≥ 0.8 × 150 within 45 min
+    values[minutes.index(125)] = 140.0  # ≥ 0.8 * 150 within 45 min
     g = series(minutes, values)
     assert compression_lows(g) == [T0 + pd.Timedelta(minutes=115)]
     (cycle,) = analyse_cycles(g, injections([0], [1.0]))

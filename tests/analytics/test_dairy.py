@@ -44,7 +44,7 @@ def test_milking_table_and_daily_yield() -> None:
     daily = daily_milk(table)
     assert daily["milkings"].tolist() == [3.0, 1.0]
     assert daily["yield_kg"].tolist() == [32.0, 10.0]
-    # 24-h equivalent over milkings with a known interval: (8 + 15) kg / (8 + 12) h × 24; then 10 kg / 10 h × 24
+    # 24-h equivalent over milkings with a known interval: (8 + 15) kg / (8 + 12) h * 24; then 10 kg / 10 h * 24
     assert daily["yield_24h"].tolist() == pytest.approx([27.6, 24.0])
 
 
