@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from analytics._errors import AnalyticsError, NoDataError
-from analytics._series import clean_series, median_interval_min, minutes_since, values_of
+from analytics._series import FloatArray, clean_series, median_interval_min, minutes_since, values_of
 from analytics._units import to_glucose_unit
 
 
@@ -141,18 +141,15 @@ def cgm_summary(
 
     first = pd.Timestamp(index[0])
     last = pd.Timestamp(index[-1])
-    w_start, w_end = window if window is not None else (first, None)
-    coverage: float | None = None
-    if step is not None:
-        span_end = w_end if w_end is not None else last + pd.Timedelta(minutes=step)
-        slots = max(math.ceil((span_end - w_start) / pd.Timedelta(minutes=step) - 1e-9), 1)
-        occupied = np.unique(np.floor(minutes_since(index, w_start) / step + 1e-9).astype(np.int64))
-        coverage = 100.0 * min(int(occupied.size), slots) / slots
+    w_start, w_end = window if window is not None else (first, last)
+    coverage = (
+        None if step is None else _coverage(minutes_since(index, w_start), step, w_end, w_start, window is not None)
+    )
 
     return CgmSummary(
         n=n,
         start=w_start,
-        end=w_end if w_end is not None else last,
+        end=w_end,
         interval_min=step,
         low=target.low,
         high=target.high,
@@ -167,3 +164,17 @@ def cgm_summary(
         time_above=100.0 * float(weights[above].sum()) / total,
         coverage=coverage,
     )
+
+
+def _coverage(minutes: FloatArray, step: float, end: pd.Timestamp, start: pd.Timestamp, windowed: bool) -> float:
+    """Percent of expected readings present; ``minutes`` are the readings' offsets from ``start`` (sorted)."""
+    gaps = np.diff(minutes)
+    missing = float(np.maximum(np.round(gaps[gaps > step] / step) - 1.0, 0.0).sum())
+    if not windowed:
+        expected = round(float(minutes[-1]) / step) + 1
+    else:
+        span = (end - start) / pd.Timedelta(minutes=1)
+        expected = max(round(span / step), 1)
+        missing += round(float(minutes[0]) / step)  # before the first reading
+        missing += max(round((span - float(minutes[-1])) / step) - 1, 0)  # after the last one
+    return float(min(max(100.0 * (expected - missing) / expected, 0.0), 100.0))

@@ -48,6 +48,19 @@ def test_gap_lowers_coverage_not_time_shares() -> None:
     assert out.time_in_range == pytest.approx(50.0)  # the hole weighs nothing
 
 
+def test_coverage_is_robust_to_clock_jitter_and_oversampling() -> None:
+    # a 5-min sensor whose clock jitters by ±1 s: still 100 %
+    minutes = [5 * i + (1 / 60 if i % 2 else -1 / 60) for i in range(1, 100)]
+    assert cgm_summary(series(minutes, [120.0] * 99), RANGE).coverage == pytest.approx(100.0)
+    # 1-min streaming over a 15-min nominal interval: capped at 100 %
+    assert cgm_summary(series(range(60), [120.0] * 60), RANGE, interval_min=15.0).coverage == 100.0
+    # 15-min stored history with one 8-h scan gap (31 readings missing out of 96 + 1 expected)
+    stored = [15 * i for i in range(97) if not 20 <= i <= 50]
+    out = cgm_summary(series(stored, [120.0] * len(stored)), RANGE)
+    assert out.interval_min == 15.0
+    assert out.coverage == pytest.approx(100.0 * (97 - 31) / 97)
+
+
 def test_window_counts_coverage_over_the_whole_window() -> None:
     s = series(range(0, 60, 5), [120.0] * 12)  # one hour of data
     window = (T0, T0 + pd.Timedelta(hours=4))
