@@ -269,16 +269,9 @@ def envelope(
     t: NDArray[np.float64], start: float, end: float, ramp_in: float = 0.0, ramp_out: float = 0.0
 ) -> NDArray[np.float64]:
     """1 inside [start, end], 0 outside, with linear ramps of ``ramp_in`` after start and ``ramp_out`` before end."""
-    w = np.ones_like(t)
-    if ramp_in > 0:
-        w = np.minimum(w, (t - start) / ramp_in)
-    else:
-        w = np.where(t >= start, w, 0.0)
-    if ramp_out > 0:
-        w = np.minimum(w, (end - t) / ramp_out)
-    else:
-        w = np.where(t <= end, w, 0.0)
-    return np.clip(w, 0.0, 1.0)
+    rise = (t - start) / ramp_in if ramp_in > 0 else np.where(t >= start, 1.0, 0.0)
+    fall = (end - t) / ramp_out if ramp_out > 0 else np.where(t <= end, 1.0, 0.0)
+    return np.clip(np.minimum(rise, fall), 0.0, 1.0)
 
 
 def of_animal(anomalies: Sequence[Anomaly], animal_id: str, *recipes: str) -> list[Anomaly]:

@@ -1,6 +1,6 @@
 """CGM (FreeStyle-Libre-like) on diabetic dogs and cats: insulin, meals, glucose, sensor behaviour (domain.md §7.1).
 
-Truth: G(t) = Gb + b(t) − A·s(t)·Σ dose_i/nominal·E(t − t_i) + Σ P·f_i·M(t − m_i) + anomaly terms, on a 1-min grid,
+Truth: G(t) = Gb + b(t) - A·s(t)·Σ dose_i/nominal·E(t - t_i) + Σ P·f_i·M(t - m_i) + anomaly terms, on a 1-min grid,
 with E a gamma-shaped insulin action (peak 1 at the time to nadir, 20 % left at the end of its duration), M a
 delayed meal bump, s(t) and b(t) the day-to-day sensitivity and offset. A and Gb are calibrated per animal so that
 a nominal day has the drawn pre-insulin value and nadir. The sensor adds ISF lag (first-order, τ ≈ 10 min), AR(1)
@@ -57,7 +57,7 @@ def jsu_sd() -> float:
 
 
 def gamma_k(time_to_nadir_h: float, duration_h: float) -> float:
-    """Shape k of E(τ) = (τ/Tn)^k·e^{k(1−τ/Tn)} such that E falls to 0.2 at the end of the duration."""
+    """Shape k of E(τ) = (τ/Tn)^k·e^{k(1-τ/Tn)} such that E falls to 0.2 at the end of the duration."""
     x = duration_h / time_to_nadir_h
     return float(np.log(0.2) / (np.log(x) + 1 - x))
 
@@ -273,7 +273,7 @@ class CgmSimulator:
                 tn, k = pet.tn_h, pet.k
                 for a in anomalies:
                     if a.recipe == "short_duration" and a.start <= t0 <= a.end:
-                        tn *= a.f("factor")  # same shape, time axis compressed: duration × factor
+                        tn *= a.f("factor")  # same shape, time axis compressed: duration x factor
                 e += dose / pet.dose_u * insulin_effect(tau_h, tn, k)
                 m += frac * meal_effect(tau_h, pet.meal_delay_h, pet.meal_peak_h)
         efficacy = np.ones_like(t)
@@ -328,7 +328,7 @@ class CgmSimulator:
             sent = scan_arr[np.minimum(idx, scan_arr.size - 1)]
             lost = (sent - t > SCAN_BUFFER_S) | (idx >= scan_arr.size)
             return sent, lost, labels
-        # streaming: sent within seconds; the phone drops out ~0.3×/day for 0.5-10 h, then uploads ≤ 8 h [S/D]
+        # streaming: sent within seconds; the phone drops out ~0.3x/day for 0.5-10 h, then uploads ≤ 8 h [S/D]
         sent = t + 5.0
         lost = np.zeros(t.size, dtype=bool)
         for d in (day - 1, day):
@@ -377,12 +377,18 @@ class CgmSimulator:
             labels.extend(pet_labels)
         return Readings.concat(parts), labels
 
-    def _pet_day(self, pet: _Pet, day: int) -> tuple[Readings, list[Label]]:
+    def interstitial(self, pet: _Pet, day: int) -> tuple[F64, F64, F64]:
+        """1-min grid around ``day``, true blood glucose and interstitial glucose (first-order lag τ)."""
         base = day * DAY_S
-        grid = base - 3 * HOUR_S + np.arange(int((DAY_S + 3 * HOUR_S) / MINUTE_S) + 1) * MINUTE_S
-        g = self.truth(pet, grid.astype(np.float64), day)
+        grid = base - 3 * HOUR_S + np.arange(int((DAY_S + 3 * HOUR_S) / MINUTE_S) + 1, dtype=np.float64) * MINUTE_S
+        g = self.truth(pet, grid, day)
         alpha = 1 - np.exp(-1.0 / pet.tau_min)
         ig = lfilter([alpha], [1, alpha - 1], g, zi=lfilter_zi([alpha], [1, alpha - 1]) * g[0])[0]
+        return grid, g, np.asarray(ig, dtype=np.float64)
+
+    def _pet_day(self, pet: _Pet, day: int) -> tuple[Readings, list[Label]]:
+        base = day * DAY_S
+        grid, _, ig = self.interstitial(pet, day)
         offset = int(self.fleet.rng(pet.animal_id, 10).integers(0, pet.interval_s // MINUTE_S))
         samples = base + offset * MINUTE_S + np.arange(0, DAY_S, pet.interval_s, dtype=np.float64)
         samples = samples[samples < base + DAY_S]

@@ -1,8 +1,8 @@
 """Milking robot (AMS) for a herd: one device reports every cow's milkings, rumination and activity (§3, §7.3).
 
-Daily rate: Wood y(t) = a·t^b·e^(−c·t) per cow (a CV 12 %, b and c ± 20 % uniform around the parity profile).
+Daily rate: Wood y(t) = a·t^b·e^(-c·t) per cow (a CV 12 %, b and c ± 20 % uniform around the parity profile).
 Visits: gamma intervals around 24 h / (2-3 milkings/day) with a minimum permission (6 h early, 8 h late lactation),
-refused visits when a cow comes back too early; yield per milking = rate × interval/24 with a secretion decline
+refused visits when a cow comes back too early; yield per milking = rate x interval/24 with a secretion decline
 beyond 12 h, CV 6 %; 7 % incomplete and 4 % failed milkings carry their residual milk to the next milking.
 """
 
@@ -64,7 +64,7 @@ class _Cow:
 
     @property
     def peak_yield(self) -> float:
-        """Wood peak yield a·(b/c)^b·e^(−b)."""
+        """Wood peak yield a·(b/c)^b·e^(-b)."""
         return float(self.a * (self.b / self.c) ** self.b * np.exp(-self.b))
 
 
@@ -290,7 +290,7 @@ class DairySimulator:
         return Readings.concat([out, refusals])
 
     def _estrus(self, cow: _Cow, day: int) -> list[Anomaly]:
-        """Natural heats: from ~30 DIM every 21 ± 3 d until 150 DIM (then pregnant), 8-9 h, activity ×2.8 [S/D]."""
+        """Natural heats: from ~30 DIM every 21 ± 3 d until 150 DIM (then pregnant), 8-9 h, activity x2.8 [S/D]."""
         rng = self.fleet.rng(cow.animal_id, 35)
         cycles = (
             cow.calving + (rng.uniform(25, 40) + np.cumsum(np.concatenate([[0.0], rng.normal(21, 1.5, 8)]))) * DAY_S
@@ -310,11 +310,11 @@ class DairySimulator:
         """2-hourly rumination and hourly activity from the cow's collar, relayed by the robot."""
         rng = self.fleet.rng(cow.animal_id, 36, day)
         base = day * DAY_S
-        rum_t = base + np.arange(1, 13) * 2.0 * HOUR_S
+        rum_t = base + np.arange(1, 13, dtype=np.float64) * 2 * HOUR_S
         profile = 1 + 0.3 * np.cos(2 * np.pi * (rum_t / HOUR_S % 24 - 3) / 24)
         rum = cow.rumination / 12 * profile / profile.mean() * rng.normal(1, 0.05) + rng.normal(0, 4, 12)
         rum = np.clip(rum * self._effects(cow, rum_t)["rumination"], 0, 120)
-        act_t = base + np.arange(1, 25) * float(HOUR_S)
+        act_t = base + np.arange(1, 25, dtype=np.float64) * HOUR_S
         hour = act_t / HOUR_S % 24
         circadian = 1 + 0.5 * np.sin(2 * np.pi * (hour - 8) / 24)
         act = cow.activity * circadian * rng.lognormal(0, 0.15, 24) * self._effects(cow, act_t)["activity"]

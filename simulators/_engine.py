@@ -65,9 +65,7 @@ class Engine:
         """Labels of injected anomalies overlapping [start, end] and of events that began in it, by start."""
         out: list[Label] = []
         devices = self._device_of_animal()
-        for a in self.fleet.anomalies:
-            if a.start <= end and a.end >= start:
-                out.append(a.label(devices.get(a.animal_id)))
+        out.extend(a.label(devices.get(a.animal_id)) for a in self.fleet.anomalies if a.start <= end and a.end >= start)
         seen = {(lab["animal_id"], lab["recipe"], lab["start"]) for lab in out}
         for d in range(math.floor(start / DAY_S), math.floor(end / DAY_S) + 1):
             for lab in self.day(d)[1]:

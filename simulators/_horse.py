@@ -1,6 +1,6 @@
 """Smart feeder for horses, ponies and donkeys (domain.md §2, §7.2).
 
-Per animal and day: forage as fed = BW × DM share / hay DM (2.0 % BW DM, day CV 10 %), eaten in bouts of 15-90 min
+Per animal and day: forage as fed = BW x DM share / hay DM (2.0 % BW DM, day CV 10 %), eaten in bouts of 15-90 min
 adding up to 12-16 h with a night rest around 02:00-05:00; 2-3 concentrate meals; water 5 L/100 kg/day (more when
 hot), 80 % of drinks within 2 h of a bout; ± 50-100 g scale noise per visit with occasional end-weight errors that
 the next visit corrects; one weighing a day.
@@ -43,7 +43,7 @@ class _Equine:
 
 
 def water_factor(temperature_c: float) -> float:
-    """Water need relative to 20 °C: ×1.5-2 at 30 °C, −6-14 % in the cold [S]."""
+    """Water need relative to 20 °C: x1.5-2 at 30 °C, -6-14 % in the cold [S]."""
     if temperature_c >= 20:
         return 1.0 + 0.075 * (temperature_c - 20)
     if temperature_c < 5:
@@ -127,7 +127,7 @@ class FeederSimulator:
         rest_min = 1440 - eating_min - rng.uniform(90, 180)  # the night rest is outside the day's sequence
         gaps = rng.dirichlet(np.ones(n)) * rest_min
         starts = origin + (np.cumsum(gaps) + np.concatenate([[0.0], np.cumsum(dur)[:-1]])) * MINUTE_S
-        intake_mult, rate_mult, water_mult = self._modifiers(eq, starts)
+        intake_mult, rate_mult, _ = self._modifiers(eq, starts)
         kg = total_kg * dur / eating_min * intake_mult
         minutes = dur * intake_mult / rate_mult
         ends = starts + minutes * MINUTE_S

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -135,7 +136,7 @@ def to_messages(
     animal = r.animal.tolist()
     t = r.t.tolist()
     out: list[Message] = []
-    for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
+    for lo, hi in itertools.pairwise(bounds):
         dev = int(r.device[lo])
         device_id = device_ids[dev]
         topic = telemetry_topic(topic_root, device_id)

@@ -1,6 +1,6 @@
 """Publishing over MQTT as real devices do: one connection per device, retained status with a Last Will, QoS 1.
 
-Time model: the timeline [end − duration, end] (end = now by default) is published at ``speed`` × real time, or at
+Time model: the timeline [end - duration, end] (end = now by default) is published at ``speed`` x real time, or at
 once with ``speed=None`` ("max"), until it catches up with the wall clock; then, with ``follow``, the simulation goes
 on in real time. A message is never published before the wall clock reaches its send time, so no timestamp is ever
 in the future (unless a positive clock-skew fault asks for it).

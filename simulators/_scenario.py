@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from simulators.errors import ScenarioError
 from simulators._time import parse_duration
+from simulators.errors import ScenarioError
 
 SCENARIO_DIR = Path(__file__).resolve().parent / "scenarios"
 ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
@@ -225,6 +225,7 @@ def _devices(raw: dict[str, Any], animals: dict[str, Animal]) -> list[Device]:
         if kind not in SPECIES_OF_KIND:
             raise ScenarioError(f"{where}: unknown kind {kind!r}: use one of {', '.join(SPECIES_OF_KIND)}")
         params = {k: v for k, v in spec.items() if k not in _DEVICE_KEYS | {"each"}}
+        specs: list[tuple[str, str | None, tuple[str, ...]]]
         if each:
             # one bound device per matching animal: id is a pattern with {animal}
             pattern = _str(where, spec, "animals")

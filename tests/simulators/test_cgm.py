@@ -1,0 +1,229 @@
+"""CGM simulator: sensor parameters of domain.md §7.1 and the glycaemic anomaly recipes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from simulators._cgm import INSULIN_PROFILE, SCAN_BUFFER_S, jsu_sd
+from simulators._time import DAY_S, HOUR_S, MINUTE_S
+
+from .helpers import END, engine, measured, scenario_raw, series
+
+DOG = {"id": "rex", "species": "dog", "weight": 20.0, "insulin": "lente", "dose": 0.5}
+
+
+def cgm(interval: int = 5, **extra: object) -> dict[str, object]:
+    return {"id": "cgm-rex", "kind": "cgm", "animal": "rex", "interval_min": interval, **extra}
+
+
+def raw(anomalies: list[dict[str, object]] | None = None, *, interval: int = 5, **animal: object) -> dict[str, object]:
+    return scenario_raw([{**DOG, **animal}], [cgm(interval, compression_per_night=0.0)], anomalies)
+
+
+def test_sample_intervals_follow_the_device_setting() -> None:
+    for interval in (1, 5, 15):
+        _, r = measured(raw(interval=interval), days=2)
+        t, _ = series(r, "glucose")
+        assert t.size > 0
+        assert np.median(np.diff(t)) == interval * MINUTE_S
+
+
+def test_noise_level_and_autocorrelation_match_the_simglucose_model() -> None:
+    """Reading − interstitial glucose has the Johnson-SU SD (±15 %) and AR(1) φ ≈ 0.7 per 15 min [S]."""
+    e, r = measured(raw(interval=15, mode="stream"), days=12, seed=3)
+    sim = e.simulators[0]
+    pet = sim.pets[0]  # type: ignore[attr-defined]
+    t, v = series(r, "glucose")
+    ig = np.concatenate([sim.interstitial(pet, int(d))[2][180:] for d in np.unique(np.floor(t / DAY_S))])  # type: ignore[attr-defined]
+    grid = np.concatenate([sim.interstitial(pet, int(d))[0][180:] for d in np.unique(np.floor(t / DAY_S))])  # type: ignore[attr-defined]
+    sensors = pet.sensors
+    idx = np.searchsorted(sensors[:, 0], t, side="right") - 1
+    steady = (t - sensors[idx, 0] > DAY_S) & (sensors[idx, 1] - t > 6 * HOUR_S)
+    truth = np.interp(t, grid, ig)
+    ok = steady & (truth > 110) & (truth < 450) & (v > 40) & (v < 500)
+    resid = (v - np.rint(truth))[ok]
+    assert resid.size > 300
+    assert resid.std() == pytest.approx(jsu_sd(), rel=0.15)
+    # lag-1 autocorrelation of consecutive 15-min residuals
+    tt = t[ok]
+    pairs = np.flatnonzero(np.diff(tt) == 15 * MINUTE_S)
+    phi = np.corrcoef(resid[pairs], resid[pairs + 1])[0, 1]
+    assert phi == pytest.approx(0.7, abs=0.12)
+
+
+def test_first_day_of_a_sensor_is_noisier_and_warm_up_has_no_data() -> None:
+    e, r = measured(raw(interval=5), days=20, seed=5)
+    pet = e.simulators[0].pets[0]  # type: ignore[attr-defined]
+    t, _ = series(r, "glucose")
+    starts = pet.sensors[:, 0]
+    idx = np.searchsorted(starts, t, side="right") - 1
+    age = t - starts[idx]
+    assert age.min() >= HOUR_S  # 60-min warm-up [S]
+    assert (pet.sensors[:, 1] - pet.sensors[:, 0]).max() <= 14 * DAY_S  # sensor life ≤ 14 d
+
+
+def test_controlled_dog_nadir_and_day_to_day_variability() -> None:
+    """Nadir of a controlled dog in 80-150 mg/dL on most days; day-to-day nadir SD 15-60 mg/dL [S/D]."""
+    nadirs = []
+    for seed in range(4):
+        e = engine(raw(), days=8, seed=seed)
+        sim = e.simulators[0]
+        pet = sim.pets[0]  # type: ignore[attr-defined]
+        for day in range(int(e.fleet.start // DAY_S) + 1, int(END // DAY_S)):
+            _, g, _ = sim.interstitial(pet, day)  # type: ignore[attr-defined]
+            nadirs.append(g[180:].min())
+    nadirs_arr = np.array(nadirs)
+    assert 80 <= np.median(nadirs_arr) <= 150
+    assert 15 <= nadirs_arr.std() <= 60
+
+
+@pytest.mark.parametrize(("fast", "slow"), [(("nph", "dog"), ("lente", "dog")), (("lente", "dog"), ("glargine", "dog"))])
+def test_time_to_nadir_follows_the_insulin_profile(fast: tuple[str, str], slow: tuple[str, str]) -> None:
+    """The noise-free curve reaches its lowest point later for longer-acting insulins (AAHA table order)."""
+    delays = {}
+    for insulin, species in (fast, slow):
+        animal = {**DOG, "species": species, "weight": 20.0 if species == "dog" else 5.0, "insulin": insulin}
+        r = scenario_raw([animal], [cgm()])
+        e = engine(r, days=3, seed=2)
+        sim = e.simulators[0]
+        pet = sim.pets[0]  # type: ignore[attr-defined]
+        day = int(END // DAY_S) - 1
+        grid, g, _ = sim.interstitial(pet, day)  # type: ignore[attr-defined]
+        inj = day * DAY_S + pet.routine_s[0]
+        window = (grid >= inj) & (grid < inj + 12 * HOUR_S)
+        delays[insulin] = (grid[window][np.argmin(g[window])] - inj) / HOUR_S
+    assert delays[fast[0]] < delays[slow[0]]
+    assert delays[fast[0]] == pytest.approx(INSULIN_PROFILE[fast][0], abs=2.5)
+
+
+def test_injections_and_meals_are_logged() -> None:
+    e, r = measured(raw(), days=4)
+    t, dose = series(r, "insulin_dose")
+    assert dose.size == 8  # q12h
+    assert np.all(dose == 10.0)  # 0.5 U/kg × 20 kg
+    _, kind = series(r, "insulin_type")
+    assert np.all(kind == 0)  # lente
+    _, meal = series(r, "meal")
+    assert meal.size == 8
+    assert np.all((meal > 100) & (meal < 200))
+
+
+def test_scan_mode_uploads_at_scans_and_loses_what_is_older_than_8_hours() -> None:
+    e, r = measured(raw(interval=15), days=6, seed=4)
+    glucose = r.of_metric("glucose")
+    delay = glucose.sent - glucose.t
+    assert delay.max() <= SCAN_BUFFER_S
+    assert np.median(delay) > 30 * MINUTE_S  # uploaded at scans, not streamed
+    scanned = np.unique(glucose.sent).size
+    assert 3 * 5 <= scanned <= 6 * 7  # 3-6 scans a day
+
+
+def test_streaming_mode_has_backlog_uploads_after_phone_outages() -> None:
+    e, r = measured(raw(interval=5), days=10, seed=6)
+    glucose = r.of_metric("glucose")
+    delay = glucose.sent - glucose.t
+    assert np.median(delay) <= 10
+    assert (delay > 30 * MINUTE_S).any()  # a backlog
+    assert delay.max() <= SCAN_BUFFER_S + 60
+
+
+def _with_and_without(recipe: str, start: str, days: float = 6, **kw: object):  # type: ignore[no-untyped-def]
+    """The anomaly, readings with it and without it (same seed); the first seed whose sensor covers the window."""
+    anomaly = {"recipe": recipe, "animal": "rex", "start": start, **kw}
+    for seed in range(1, 20):
+        e1, r1 = measured(raw([anomaly]), days=days, seed=seed)
+        a = e1.fleet.anomalies[0]
+        _, r0 = measured(raw(), days=days, seed=seed)
+        t0, _ = series(r0, "glucose")
+        covered = ((t0 >= a.start) & (t0 <= a.end)).sum() * 5 * MINUTE_S / (a.end - a.start)
+        if covered > 0.9:
+            return a, r1, r0
+    raise AssertionError("no seed covers the window")  # pragma: no cover
+
+
+def test_hypoglycaemia_goes_below_60_for_at_least_15_minutes() -> None:
+    a, r1, r0 = _with_and_without("hypoglycaemia", "end-1d", duration="2h")
+    t, v = series(r1, "glucose")
+    inside = (t >= a.start) & (t <= a.end)
+    assert (v[inside] < 60).sum() >= 3
+    t0, v0 = series(r0, "glucose")
+    assert v0[(t0 >= a.start) & (t0 <= a.end)].min() > v[inside].min() + 30
+
+
+def test_somogyi_rebound_low_then_above_400() -> None:
+    a, r1, _ = _with_and_without("somogyi_rebound", "end-3d")
+    t, v = series(r1, "glucose")
+    first = (t >= a.start) & (t <= a.start + 2 * HOUR_S)
+    later = (t > a.start + 2 * HOUR_S) & (t <= a.end)
+    assert v[first].min() < 65
+    assert v[later].max() > 400
+
+
+def test_short_duration_returns_above_250_before_8_hours() -> None:
+    a, r1, r0 = _with_and_without("short_duration", "end-4d", duration="3d")
+    t_inj, _ = series(r1, "insulin_dose")
+    inj = t_inj[(t_inj >= a.start) & (t_inj <= a.end - 8 * HOUR_S)]
+    t, v = series(r1, "glucose")
+    t0, v0 = series(r0, "glucose")
+    late = [v[(t > i + 6 * HOUR_S) & (t < i + 8 * HOUR_S)].mean() for i in inj]
+    late0 = [v0[(t0 > i + 6 * HOUR_S) & (t0 < i + 8 * HOUR_S)].mean() for i in inj]
+    assert len(late) >= 4
+    assert np.median(late) > 250
+    assert np.median(late) > np.median(late0) + 40
+
+
+def test_insulin_resistance_keeps_glucose_above_300() -> None:
+    a, r1, r0 = _with_and_without("insulin_resistance", "end-4d", duration="3d")
+    t, v = series(r1, "glucose")
+    core = (t >= a.start + 12 * HOUR_S) & (t <= a.end - 12 * HOUR_S)
+    assert np.median(v[core]) > 300
+    t0, v0 = series(r0, "glucose")
+    assert np.median(v[core]) > np.median(v0[(t0 >= a.start + 12 * HOUR_S) & (t0 <= a.end - 12 * HOUR_S)]) + 80
+
+
+def test_inappetence_skips_meals_and_lowers_glucose() -> None:
+    a, r1, r0 = _with_and_without("inappetence", "end-2d", duration="20h")
+    tm, meals = series(r1, "meal")
+    _, meals0 = series(r0, "meal")
+    inside = (tm >= a.start) & (tm <= a.end)
+    assert inside.any()
+    assert np.all(meals[inside] <= 0.2 * meals0[inside] + 1)
+    t, v = series(r1, "glucose")
+    t0, v0 = series(r0, "glucose")
+    w, w0 = (t >= a.start + 2 * HOUR_S) & (t <= a.end), (t0 >= a.start + 2 * HOUR_S) & (t0 <= a.end)
+    assert v[w].mean() < v0[w0].mean() - 30
+
+
+def test_compression_artifact_reads_low_while_truth_is_unchanged() -> None:
+    a, r1, r0 = _with_and_without(
+        "compression_artifact", "end-2d", parameters={"depth": 0.5, "fall_min": 10, "hold_min": 30, "recover_min": 10}
+    )
+    t, v = series(r1, "glucose")
+    t0, v0 = series(r0, "glucose")
+    hold = (t >= a.start + 12 * MINUTE_S) & (t <= a.end - 12 * MINUTE_S)
+    common = np.intersect1d(t[hold], t0)
+    assert common.size >= 3
+    low, normal = v[np.isin(t, common)], v0[np.isin(t0, common)]
+    assert np.all(low <= np.maximum(40, 0.6 * normal))  # 50 % low, or the sensor's LO (40)
+    assert np.all(low < normal)
+    outside = (t < a.start) | (t > a.end)
+    both = np.intersect1d(t[outside], t0)
+    assert np.array_equal(v[np.isin(t, both)], v0[np.isin(t0, both)])  # nothing else changes
+
+
+def test_sensor_dropout_removes_readings() -> None:
+    a, r1, r0 = _with_and_without("sensor_dropout", "end-2d", duration="5h")
+    t, _ = series(r1, "glucose")
+    t0, _ = series(r0, "glucose")
+    assert not ((t >= a.start) & (t <= a.end)).any()
+    assert ((t0 >= a.start) & (t0 <= a.end)).sum() > 30
+
+
+def test_missed_and_double_doses_change_the_logged_injections() -> None:
+    a, r1, r0 = _with_and_without("double_dose", "end-2d", duration="12h")
+    t, d = series(r1, "insulin_dose")
+    _, d0 = series(r0, "insulin_dose")
+    assert d.max() == 2 * d0.max()
+    a, r1, r0 = _with_and_without("missed_dose", "end-2d", duration="12h")
+    assert series(r1, "insulin_dose")[1].size == series(r0, "insulin_dose")[1].size - 1
