@@ -4,12 +4,16 @@
   :func:`analyse_cycles` (730 cycles). Target: summary < 1 s.
 - Lactation: a 60-cow herd, one year of robot milkings each (~2.5 a day): per cow, milkings → daily 24-h yields →
   Wood fit. Target: < 5 s for the herd.
+- Loading: the same CGM year written as a JSONL recording, read back with :func:`read_jsonl` (what
+  ``vigie analyze glucose`` does before analysing).
 """
 
 from __future__ import annotations
 
+import tempfile
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -19,6 +23,7 @@ from analytics._cgm import DEFAULT_RANGE, cgm_summary
 from analytics._curve import CurveTargets, analyse_cycles
 from analytics._dairy import daily_milk, lactation_points, milking_table
 from analytics._lactation import fit_wood
+from analytics._load import read_jsonl
 
 START = pd.Timestamp("2026-01-01T00:00:00Z")
 
@@ -86,6 +91,16 @@ def _timed(fn: Any, *args: Any) -> tuple[Any, float]:
     return out, time.perf_counter() - t0
 
 
+def _write_recording(path: Path, glucose: pd.Series[float]) -> None:
+    stamps = pd.DatetimeIndex(glucose.index).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    with path.open("w", encoding="utf-8") as out:
+        for when, value in zip(stamps, glucose.to_numpy(), strict=True):
+            out.write(
+                f'{{"time": "{when}", "device_id": "cgm-1", "animal_id": "rex", "metric": "glucose", '
+                f'"value": {value:.1f}, "unit": "mg/dL"}}\n'
+            )
+
+
 def _herd_fits(frames: list[pd.DataFrame]) -> int:
     fitted = 0
     for frame in frames:
@@ -103,10 +118,15 @@ def run_bench(cows: int = 60, days: int = 365) -> list[BenchResult]:
     _, t_summary = _timed(cgm_summary, glucose, DEFAULT_RANGE)
     cycles, t_cycles = _timed(analyse_cycles, glucose, injections, CurveTargets())
     _, t_herd = _timed(_herd_fits, frames)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "cgm.jsonl"
+        _write_recording(path, glucose)
+        _, t_read = _timed(read_jsonl, path)
     milkings = sum(int((f["metric"] == "milk_yield").sum()) for f in frames)
     return [
         BenchResult("cgm_summary (1 animal, 1 year, 5 min)", int(glucose.size), t_summary, 1.0),
         BenchResult("curve analysis per insulin cycle", len(cycles), t_cycles, None),
+        BenchResult("read_jsonl (the same year as a recording)", int(glucose.size), t_read, None),
         BenchResult(f"lactation fits ({cows} cows, 1 year of milkings)", milkings, t_herd, 5.0),
     ]
 

@@ -58,9 +58,11 @@ def _dump(obj: Any) -> str:
 
 def _factors(ctx: typer.Context) -> dict[tuple[str, str], float]:
     from vigie.catalog import load_catalog  # noqa: PLC0415
-    from vigie.cli import settings_of  # noqa: PLC0415
+    from vigie.settings import Settings  # noqa: PLC0415
 
-    catalog = load_catalog(settings_of(ctx).config_dir)
+    root = ctx.find_root().obj  # built once by the `vigie` entry point
+    settings = root if isinstance(root, Settings) else Settings()
+    catalog = load_catalog(settings.config_dir)
     return {(m.name, u): f for m in catalog.metrics.values() for u, f in m.units.items()}
 
 

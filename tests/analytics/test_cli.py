@@ -180,7 +180,7 @@ def test_bench_small(run_cli: Run) -> None:
     code, out, err = run_cli("bench", "analytics", "--cows", "2", "--days", "30", "--json")
     assert code == 0, err
     results = json.loads(out)
-    assert [r["size"] for r in results][:2] == [30 * 288, 60]
+    assert [r["size"] for r in results][:3] == [30 * 288, 60, 30 * 288]
     assert all(r["seconds"] > 0 for r in results)
     code, out, _ = run_cli("bench", "analytics", "--cows", "1", "--days", "10")
     assert code == 0
