@@ -13,13 +13,16 @@ import asyncio
 import logging
 import random
 import socket
+import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import paho.mqtt.client as paho
+from paho.mqtt.client import PUBACK
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode, MQTTProtocolVersion
+from paho.mqtt.exception import MalformedPacket
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
@@ -27,7 +30,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 from ingest.errors import BrokerError
 
 logger = logging.getLogger(__name__)
-READ_SLICE = 2000  # packets read per event-loop turn before yielding
+READ_BYTES = 256 * 1024  # bytes read per event-loop turn before yielding to other tasks
 RECV_SIZE = 65536
 CONNECT_TIMEOUT_S = 10.0
 
@@ -44,43 +47,155 @@ class Incoming:
     qos: int
 
 
-class _BufferedClient(paho.Client):
-    """paho client whose socket reads go through a buffer, with a drain method for the event loop."""
+class _FastClient(paho.Client):
+    """paho client with a faster receive path and batched acknowledgements.
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    paho reads a packet with three ``recv`` calls and decodes every MQTT v5 PUBLISH into a ``Properties`` object;
+    profiling showed this to be three quarters of the worker's time. Here the socket is read in 64 KiB chunks
+    and complete packets are cut from the buffer: a PUBLISH (QoS 0 or 1) goes straight to ``deliver``, every
+    other packet to paho's own handler. Acknowledgements of a batch are written as one packet run.
+    Relies on paho 2.1 to 2.2 internals (``_sock``, ``_in_packet``, ``_packet_handle``, ``_out_packet``); pinned in
+    pyproject.toml and exercised by every ingest test.
+    """
+
+    def __init__(self, *args: Any, deliver: Callable[[int, bytes, bytes, int], None], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._rbuf = b""
-        self._rpos = 0
+        self._rbuf = bytearray()
+        self._deliver_publish = deliver
 
     def reset_buffer(self) -> None:
-        self._rbuf, self._rpos = b"", 0
+        self._rbuf = bytearray()
 
-    def buffered(self) -> int:
-        return len(self._rbuf) - self._rpos
+    def drain(self, max_bytes: int = READ_BYTES) -> tuple[MQTTErrorCode, bool]:
+        """Read what the socket has (up to ``max_bytes``) and handle every complete packet.
 
-    def _sock_recv(self, bufsize: int) -> bytes:
-        pos, buf = self._rpos, self._rbuf
-        if pos >= len(buf):
-            data = super()._sock_recv(RECV_SIZE)  # raises BlockingIOError when nothing is there
+        Returns (rc, drained); drained means the socket had nothing more to give.
+        """
+        sock = self._sock
+        if sock is None:
+            return MQTTErrorCode.MQTT_ERR_NO_CONN, True
+        drained, got = False, 0
+        while got < max_bytes:
+            try:
+                data = sock.recv(RECV_SIZE)
+            except (BlockingIOError, ssl.SSLWantReadError):
+                drained = True
+                break
+            except OSError:
+                return self._loop_rc_handle(MQTTErrorCode.MQTT_ERR_CONN_LOST), True
             if not data:
-                return data
-            self._rbuf = buf = data
-            pos = 0
-        end = pos + bufsize
-        self._rpos = end
-        return buf[pos:end]
+                return self._loop_rc_handle(MQTTErrorCode.MQTT_ERR_CONN_LOST), True
+            self._rbuf += data
+            got += len(data)
+        if drained and isinstance(sock, ssl.SSLSocket) and sock.pending():
+            drained = False
+        if got:
+            with self._msgtime_mutex:
+                self._last_bytes_received = time.monotonic()
+        rc = self._process_buffer()
+        if rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
+            return self._loop_rc_handle(rc), True
+        return MQTTErrorCode.MQTT_ERR_SUCCESS, drained
 
-    def drain(self, budget: int) -> tuple[MQTTErrorCode, bool]:
-        """Read up to ``budget`` packets; return (rc, drained) where drained means the socket is empty."""
-        for _ in range(budget):
-            if self._sock is None:
-                return MQTTErrorCode.MQTT_ERR_NO_CONN, True
-            rc = self._packet_read()
-            if rc == MQTTErrorCode.MQTT_ERR_AGAIN:
-                return MQTTErrorCode.MQTT_ERR_SUCCESS, True
-            if rc > 0:
-                return self._loop_rc_handle(rc), True
-        return MQTTErrorCode.MQTT_ERR_SUCCESS, False
+    def _process_buffer(self) -> MQTTErrorCode:
+        data = bytes(self._rbuf)
+        n, pos, rc = len(data), 0, MQTTErrorCode.MQTT_ERR_SUCCESS
+        v5 = self._protocol == MQTTProtocolVersion.MQTTv5
+        try:
+            while pos + 2 <= n:
+                first = data[pos]
+                header = _varint(data, pos + 1, n)
+                if header is None:
+                    break  # the remaining length itself is incomplete
+                length, i = header
+                end = i + length
+                if end > n:
+                    break  # wait for the rest of the packet
+                if first & 0xF0 == 0x30 and (first >> 1) & 3 < 2:
+                    self._deliver_publish(*_split_publish(data, first, i, end, v5=v5))
+                else:
+                    rc = self._paho_handle(first, data[i:end])
+                    if rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
+                        pos = end
+                        break
+                pos = end
+        except (IndexError, ValueError):
+            return MQTTErrorCode.MQTT_ERR_PROTOCOL
+        del self._rbuf[:pos]
+        return rc
+
+    def _paho_handle(self, command: int, body: bytes) -> MQTTErrorCode:
+        self._in_packet = _in_packet(command, body)
+        try:
+            return self._packet_handle()
+        except MalformedPacket:
+            return MQTTErrorCode.MQTT_ERR_PROTOCOL
+        finally:
+            self._in_packet = _in_packet(0, b"")
+
+    def ack_run(self, mids: list[int]) -> None:
+        """Queue PUBACKs (success, in the given order) as one write."""
+        if not mids:
+            return
+        if self._protocol == MQTTProtocolVersion.MQTTv5:
+            packet = b"".join(_PUBACK_V5[mid] for mid in mids)
+        else:
+            packet = b"".join(b"\x40\x02" + mid.to_bytes(2, "big") for mid in mids)
+        self._out_packet.append(
+            {"command": PUBACK, "mid": 0, "qos": 0, "pos": 0, "to_process": len(packet), "packet": packet, "info": None}
+        )
+        self._call_socket_register_write()
+
+
+def _varint(data: bytes, i: int, n: int) -> tuple[int, int] | None:
+    """An MQTT variable byte integer at ``i``: (value, index after it), or None when the bytes stop first."""
+    value, shift = 0, 0
+    while i < n:
+        byte = data[i]
+        i += 1
+        value |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return value, i
+        shift += 7
+        if shift >= 28:
+            raise ValueError("malformed variable byte integer")
+    return None
+
+
+def _split_publish(data: bytes, first: int, i: int, end: int, *, v5: bool) -> tuple[int, bytes, bytes, int]:
+    """(packet id, topic, payload, qos) of a QoS 0/1 PUBLISH whose body is ``data[i:end]``."""
+    qos = (first >> 1) & 3
+    p = i + 2 + ((data[i] << 8) | data[i + 1])
+    topic = data[i + 2 : p]
+    mid = 0
+    if qos:
+        mid = (data[p] << 8) | data[p + 1]
+        p += 2
+    if v5:  # skip the properties: Vigie reads none of them
+        props = _varint(data, p, end)
+        if props is None:
+            raise ValueError("truncated properties")
+        p = props[1] + props[0]
+    if p > end:
+        raise ValueError("PUBLISH shorter than its header")
+    return mid, topic, data[p:end], qos
+
+
+def _in_packet(command: int, body: bytes) -> Any:
+    return {
+        "command": command,
+        "have_remaining": 1 if command else 0,
+        "remaining_count": [],
+        "remaining_mult": 1,
+        "remaining_length": len(body),
+        "packet": bytearray(body),
+        "to_process": 0,
+        "pos": 0,
+    }
+
+
+# PUBACK without reason code (success) nor properties, which MQTT v5 allows (section 3.4.2.1)
+_PUBACK_V5 = [b"\x40\x02" + mid.to_bytes(2, "big") for mid in range(65536)]
 
 
 class MqttLink:
@@ -114,8 +229,9 @@ class MqttLink:
         self.session_present = False
         self.acks_sent = 0
         self._closing = False
-        client = _BufferedClient(
+        client = _FastClient(
             CallbackAPIVersion.VERSION2,
+            deliver=self._on_publish,
             client_id=client_id,
             protocol=MQTTProtocolVersion.MQTTv5,
             manual_ack=True,
@@ -127,7 +243,6 @@ class MqttLink:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_subscribe = self._on_subscribe
-        client.on_message = self._on_message
         client.on_socket_open = self._on_socket_open
         client.on_socket_close = self._on_socket_close
         client.on_socket_register_write = self._on_register_write
@@ -155,8 +270,8 @@ class MqttLink:
             self._loop.remove_writer(sock)
 
     def _read(self) -> None:
-        _rc, drained = self._client.drain(READ_SLICE)
-        if not drained or self._client.buffered():
+        _rc, drained = self._client.drain()
+        if not drained:  # more is waiting: come back after the other tasks had a turn
             assert self._loop is not None  # noqa: S101
             self._loop.call_soon(self._read)
 
@@ -198,9 +313,8 @@ class MqttLink:
         else:
             logger.warning("disconnected from the broker: %s", reason)
 
-    def _on_message(self, client: paho.Client, _ud: object, msg: paho.MQTTMessage) -> None:
-        payload = msg.payload  # bytes from the wire (paho types it bytes | bytearray)
-        self._deliver(Incoming(msg.mid, msg.topic, payload, time.time(), self.generation, msg.qos))  # type: ignore[arg-type]
+    def _on_publish(self, mid: int, topic: bytes, payload: bytes, qos: int) -> None:
+        self._deliver(Incoming(mid, topic.decode("utf-8", "replace"), payload, time.time(), self.generation, qos))
 
     # --- public -----------------------------------------------------------------------------------
 
@@ -214,13 +328,12 @@ class MqttLink:
 
     def ack(self, messages: list[Incoming]) -> int:
         """Acknowledge committed messages in arrival order; skip those of an older connection."""
-        gen, client, sent = self.generation, self._client, 0
-        for m in messages:
-            if m.generation == gen and m.qos > 0:
-                client.ack(m.mid, m.qos)
-                sent += 1
-        self.acks_sent += sent
-        return sent
+        gen = self.generation
+        mids = [m.mid for m in messages if m.generation == gen and m.qos > 0]
+        if self._client.socket() is not None:
+            self._client.ack_run(mids)
+        self.acks_sent += len(mids)
+        return len(mids)
 
     def pause_reading(self) -> None:
         """Stop reading the socket (shutdown: nothing new is taken while the last batch drains)."""

@@ -1,0 +1,429 @@
+"""``vigie bench ingest``: ceilings and Vigie end to end, measured side by side in one run on local services.
+
+Everything runs on this machine: a private Mosquitto on a free loopback port, a throw-away database on the
+configured PostgreSQL server, the real ``vigie ingest`` in a subprocess, and publishers / subscribers in their
+own processes (so that no measurement shares a GIL with another).
+
+- receive ceiling: a paho subscriber that only counts (QoS 1), fed by the same publisher;
+- COPY ceiling: psycopg binary COPY of pre-built rows into the ``readings`` hypertable, 5,000-row transactions;
+- end to end: the publisher sends as fast as it can; the rate is messages over the time until every row is committed;
+- batched: the same with 50 readings per message;
+- latency: the publisher paced at half the end-to-end rate; a poller reads the newest committed ``seq`` of one
+  probe device every few milliseconds, which gives publish → commit for each of its messages.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from multiprocessing.connection import Connection
+from pathlib import Path
+
+import numpy as np
+import paho.mqtt.client as paho
+import psycopg
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+
+from ingest._loadgen import publish_all
+from ingest.errors import IngestError
+from vigie.db import migrate
+from vigie.settings import Settings
+
+DEVICES = 100
+VIGIE = str(Path(sys.executable).parent / "vigie")
+MOSQUITTO_CONF = """listener {port} 127.0.0.1
+allow_anonymous true
+persistence false
+max_queued_messages 0
+max_inflight_messages 0
+message_size_limit 0
+log_dest none
+"""
+
+
+@dataclass
+class Corpus:
+    """Topics and payloads, published in this order."""
+
+    topics: list[str]
+    payloads: list[bytes]
+
+
+def make_corpus(root: str, n: int, per_message: int, start: float) -> Corpus:
+    """``n`` Vigie-JSON messages of ``per_message`` glucose readings, round-robin over the devices."""
+    rng = np.random.default_rng(42)
+    values = np.round(rng.normal(160, 40, size=n * per_message).clip(40, 450), 1)
+    topics, payloads = [], []
+    for i in range(n):
+        dev, seq = i % DEVICES, i // DEVICES
+        base = start + seq * per_message * 60.0
+        readings = [
+            {
+                "time": datetime.fromtimestamp(base + k * 60.0, UTC).isoformat(),
+                "metric": "glucose",
+                "value": float(values[i * per_message + k]),
+                "unit": "mg/dL",
+            }
+            for k in range(per_message)
+        ]
+        topics.append(f"{root}/devices/bench-{dev}/telemetry")
+        payloads.append(json.dumps({"seq": seq, "readings": readings}, separators=(",", ":")).encode())
+    return Corpus(topics, payloads)
+
+
+def _publisher(port: int, corpus: Corpus, rate: float | None, probe: str, out: Connection) -> None:
+    """Publish the corpus with QoS 1 (paced at ``rate`` msg/s when given); send back probe publish times."""
+    out.send(
+        publish_all(
+            "127.0.0.1",
+            port,
+            corpus.topics,
+            corpus.payloads,
+            rate=rate,
+            probe=probe,
+            client_id=f"bench-pub-{os.getpid()}",
+        )
+    )
+
+
+def _counter(port: int, root: str, n: int, qos: int, protocol: MQTTProtocolVersion, out: Connection) -> None:
+    """The receive ceiling: a plain paho subscriber that only counts."""
+    state = {"count": 0, "first": 0.0, "last": 0.0}
+
+    def on_message(client: paho.Client, _ud: object, _msg: paho.MQTTMessage) -> None:
+        if state["count"] == 0:
+            state["first"] = time.perf_counter()
+        state["count"] += 1
+        if state["count"] >= n:
+            state["last"] = time.perf_counter()
+            client.disconnect()
+
+    def on_connect(client: paho.Client, *_a: object) -> None:
+        client.subscribe(f"{root}/devices/+/telemetry", qos=qos)
+
+    client = paho.Client(
+        CallbackAPIVersion.VERSION2, client_id=f"bench-count-{os.getpid()}", protocol=MQTTProtocolVersion.MQTTv5
+    )
+    client.on_message, client.on_connect = on_message, on_connect
+    client.on_subscribe = lambda *_a: out.send("ready")
+    client.connect("127.0.0.1", port)
+    client.loop_forever()
+    out.send((state["count"], state["last"] - state["first"]))
+
+
+def _start(target: object, *args: object) -> tuple[mp.process.BaseProcess, Connection]:
+    ctx = mp.get_context("fork")
+    parent, child = ctx.Pipe()
+    proc = ctx.Process(target=target, args=(*args, child), daemon=True)  # type: ignore[arg-type]
+    proc.start()
+    return proc, parent
+
+
+def _recv(conn: Connection, timeout: float, what: str) -> object:
+    if not conn.poll(timeout):
+        raise IngestError(f"benchmark: {what} did not finish within {timeout:.0f} s")
+    return conn.recv()
+
+
+class _Env:
+    """The benchmark's own broker and database, removed at the end."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.db = f"vigie_bench_{uuid.uuid4().hex[:8]}"
+        base = settings.dsn.rsplit("/", 1)[0]
+        self.admin_dsn, self.dsn = f"{base}/postgres", f"{base}/{self.db}"
+        self.workdir = Path(tempfile.mkdtemp(prefix="vigie-bench-"))
+        with socket_free() as port:
+            self.port = port
+        self.broker: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> _Env:
+        exe = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+        conf = self.workdir / "mosquitto.conf"
+        conf.write_text(MOSQUITTO_CONF.format(port=self.port))
+        self.broker = subprocess.Popen([exe, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for_port(self.port)
+        with psycopg.connect(self.admin_dsn, autocommit=True) as admin:
+            admin.execute(f'CREATE DATABASE "{self.db}"')
+        with psycopg.connect(self.dsn, autocommit=True) as conn:
+            migrate(conn)
+            conn.execute("INSERT INTO clinics (id, name) VALUES ('bench', 'Benchmark clinic')")
+            conn.execute(
+                "INSERT INTO animals (id, clinic_id, name, species) SELECT 'dog-' || g, 'bench', 'dog ' || g, 'dog' FROM generate_series(0, %s) g",
+                (DEVICES - 1,),
+            )
+            conn.execute(
+                "INSERT INTO devices (id, kind, clinic_id, animal_id) SELECT 'bench-' || g, 'cgm', 'bench', 'dog-' || g FROM generate_series(0, %s) g",
+                (DEVICES - 1,),
+            )
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        if self.broker is not None:
+            self.broker.terminate()
+            self.broker.wait(timeout=10)
+        with psycopg.connect(self.admin_dsn, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{self.db}" WITH (FORCE)')
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def reset(self) -> None:
+        with psycopg.connect(self.dsn, autocommit=True) as conn:
+            conn.execute("TRUNCATE readings, quarantine, rollup_dirty")
+
+    def count(self) -> tuple[int, int]:
+        with psycopg.connect(self.dsn, autocommit=True) as conn:
+            row = conn.execute("SELECT count(*), count(DISTINCT (device_id, seq, time)) FROM readings").fetchone()
+        assert row is not None  # noqa: S101
+        return int(row[0]), int(row[1])
+
+
+class socket_free:  # noqa: N801 - used as a context manager, reads as a phrase
+    """A free loopback port."""
+
+    def __enter__(self) -> int:
+        import socket  # noqa: PLC0415
+
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            return int(s.getsockname()[1])
+
+    def __exit__(self, *_exc: object) -> None:
+        return None
+
+
+def wait_for_port(port: int, timeout: float = 15.0) -> None:
+    """Block until something listens on 127.0.0.1:port."""
+    import socket  # noqa: PLC0415
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.02)
+    raise IngestError(f"benchmark: nothing listens on port {port}")
+
+
+def _metric(port: int, name: str) -> float:
+    import urllib.request  # noqa: PLC0415
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
+        for line in resp.read().decode().splitlines():
+            if line.startswith(name + " "):
+                return float(line.split()[1])
+    return 0.0
+
+
+def measure_receive_ceiling(env: _Env, n: int, qos: int, protocol: MQTTProtocolVersion) -> float:
+    """msg/s of a counting paho subscriber, with the publisher running alongside."""
+    corpus = make_corpus("bench/ceiling", n, 1, time.time() - 86400)
+    counter, counter_out = _start(_counter, env.port, "bench/ceiling", n, qos, protocol)
+    _recv(counter_out, 30, "the counting subscriber")  # subscribed
+    publisher, pub_out = _start(
+        _publisher,
+        env.port,
+        corpus,
+        None,
+        "-",
+    )
+    reply: tuple[int, float] = _recv(counter_out, 300, "the counting subscriber")  # type: ignore[assignment]
+    got, seconds = reply
+    _recv(pub_out, 300, "the publisher")
+    publisher.join(10)
+    counter.join(10)
+    if got < n:
+        raise IngestError(f"benchmark: the counting subscriber received {got} of {n}")
+    return n / seconds
+
+
+def measure_copy_ceiling(env: _Env, rows: int, batch: int = 5000) -> float:
+    """rows/s of binary COPY into the hypertable, one transaction per ``batch`` rows."""
+    start = time.time() - 86400
+    data = [
+        (
+            datetime.fromtimestamp(start + i * 0.25, UTC),
+            f"bench-{i % DEVICES}",
+            f"dog-{i % DEVICES}",
+            "glucose",
+            100.0 + i % 200,
+            "bench",
+            i // DEVICES,
+        )
+        for i in range(rows)
+    ]
+    env.reset()
+    with psycopg.connect(env.dsn) as conn:
+        t0 = time.perf_counter()
+        for lo in range(0, rows, batch):
+            with (
+                conn.cursor() as cur,
+                cur.copy(
+                    "COPY readings (time, device_id, animal_id, metric, value, clinic_id, seq) FROM STDIN (FORMAT BINARY)"
+                ) as copy,
+            ):
+                copy.set_types(["timestamptz", "text", "text", "text", "float8", "text", "int8"])
+                for row in data[lo : lo + batch]:
+                    copy.write_row(row)
+            conn.commit()
+        seconds = time.perf_counter() - t0
+    env.reset()
+    return rows / seconds
+
+
+class _Worker:
+    """``vigie ingest`` against the benchmark's broker and database."""
+
+    def __init__(self, env: _Env, root: str) -> None:
+        with socket_free() as port:
+            self.metrics_port = port
+        environ = {
+            **os.environ,
+            "VIGIE_DATABASE_URL": env.dsn,
+            "VIGIE_MQTT_URL": f"mqtt://127.0.0.1:{env.port}",
+            "VIGIE_TOPIC_ROOT": root,
+            "VIGIE_INGEST_CLIENT_ID": f"bench-ingest-{uuid.uuid4().hex[:6]}",
+            "VIGIE_INGEST_METRICS_PORT": str(self.metrics_port),
+            "VIGIE_LOG_LEVEL": "WARNING",
+        }
+        self.log = env.workdir / "worker.log"
+        with self.log.open("wb") as out:
+            self.proc = subprocess.Popen([VIGIE, "ingest"], env=environ, stdout=out, stderr=out)
+        wait_for_port(self.metrics_port, timeout=30)
+
+    def acks(self) -> float:
+        return _metric(self.metrics_port, "vigie_ingest_acks_sent_total")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        if self.proc.wait(timeout=60) != 0:
+            raise IngestError(
+                f"benchmark: the worker exited with {self.proc.returncode}: {self.log.read_text()[-500:]}"
+            )
+
+
+def measure_end_to_end(
+    env: _Env, worker: _Worker, corpus: Corpus, rate: float | None = None
+) -> tuple[float, list[float]]:
+    """Seconds from the first publish until every message is committed and acknowledged; probe latencies (ms)."""
+    n = len(corpus.payloads)
+    env.reset()
+    base = worker.acks()
+    probe_seqs: list[tuple[float, int]] = []
+    poll = psycopg.connect(env.dsn, autocommit=True) if rate is not None else None
+    t0 = time.perf_counter()
+    publisher, pub_out = _start(_publisher, env.port, corpus, rate, "/devices/bench-0/telemetry")
+    deadline = time.monotonic() + 600
+    while worker.acks() - base < n:
+        if time.monotonic() > deadline:
+            raise IngestError("benchmark: the worker did not commit everything within 600 s")
+        if poll is not None:
+            row = poll.execute(
+                "SELECT seq FROM readings WHERE device_id = 'bench-0' AND metric = 'glucose' ORDER BY time DESC LIMIT 1"
+            ).fetchone()
+            if row is not None:
+                probe_seqs.append((time.time(), int(row[0])))
+            time.sleep(0.003)
+        else:
+            time.sleep(0.01)
+    seconds = time.perf_counter() - t0
+    published: tuple[int, list[float]] = _recv(pub_out, 120, "the publisher")  # type: ignore[assignment]
+    acked, probe_times = published
+    publisher.join(10)
+    if poll is not None:
+        poll.close()
+    if acked != n:
+        raise IngestError(f"benchmark: the broker acknowledged {acked} of {n} publishes")
+    latencies = []
+    j = 0
+    for seq, published_at in enumerate(probe_times):
+        while j < len(probe_seqs) and probe_seqs[j][1] < seq:
+            j += 1
+        if j < len(probe_seqs):
+            latencies.append((probe_seqs[j][0] - published_at) * 1000.0)
+    return seconds, latencies
+
+
+def run_bench(settings: Settings, *, messages: int, batched: int, as_json: bool) -> dict[str, float | int]:
+    """Run every measurement and print the table (or JSON); return the figures."""
+    from rich.console import Console  # noqa: PLC0415
+    from rich.table import Table  # noqa: PLC0415
+
+    console = Console(stderr=True)
+    with _Env(settings) as env:
+        with console.status("receive ceilings (paho subscribers that only count)"):
+            ceiling = measure_receive_ceiling(env, messages, 0, MQTTProtocolVersion.MQTTv311)
+            ceiling_qos1 = measure_receive_ceiling(env, messages, 1, MQTTProtocolVersion.MQTTv5)
+        with console.status("COPY ceiling (binary COPY, 5,000-row transactions)"):
+            copy_ceiling = measure_copy_ceiling(env, 300_000)
+        worker = _Worker(env, "bench/e2e")
+        try:
+            one = make_corpus("bench/e2e", messages, 1, time.time() - 20 * 86400)
+            with console.status(f"end to end: {messages:,} one-reading messages"):
+                seconds, _ = measure_end_to_end(env, worker, one)
+            stored, distinct = env.count()
+            many = make_corpus("bench/e2e", batched, 50, time.time() - 15 * 86400)
+            with console.status(f"end to end: {batched:,} messages of 50 readings"):
+                b_seconds, _ = measure_end_to_end(env, worker, many)
+            b_stored, b_distinct = env.count()
+            rate = messages / seconds
+            n_lat = int(rate / 2 * 10)  # ten seconds at half the maximum rate
+            paced = make_corpus("bench/e2e", n_lat, 1, time.time() - 10 * 86400)
+            with console.status(f"latency at half the rate ({rate / 2:,.0f} msg/s)"):
+                _, latencies = measure_end_to_end(env, worker, paced, rate=rate / 2)
+        finally:
+            worker.stop()
+    lat = np.asarray(latencies) if latencies else np.asarray([float("nan")])
+    result: dict[str, float | int] = {
+        "messages": messages,
+        "readings_stored": stored,
+        "lost": messages - distinct,
+        "duplicates": stored - distinct,
+        "msgs_per_s": round(rate, 1),
+        "receive_ceiling_msgs_per_s": round(ceiling, 1),
+        "receive_ceiling_qos1_v5_msgs_per_s": round(ceiling_qos1, 1),
+        "ratio_to_ceiling": round(rate / ceiling, 3),
+        "copy_ceiling_rows_per_s": round(copy_ceiling, 1),
+        "batched_messages": batched,
+        "batched_readings_stored": b_stored,
+        "batched_lost": batched * 50 - b_distinct,
+        "batched_duplicates": b_stored - b_distinct,
+        "readings_per_s": round(batched * 50 / b_seconds, 1),
+        "latency_rate_msgs_per_s": round(rate / 2, 1),
+        "latency_samples": len(latencies),
+        "p50_publish_to_commit_ms": round(float(np.percentile(lat, 50)), 1),
+        "p99_publish_to_commit_ms": round(float(np.percentile(lat, 99)), 1),
+    }
+    if as_json:
+        print(json.dumps(result))  # noqa: T201 - the command's output
+    else:
+        table = Table(title="vigie bench ingest (QoS 1, acknowledged after commit)")
+        table.add_column("measure")
+        table.add_column("value", justify="right")
+        rows = [
+            ("receive ceiling (paho counting, QoS 0, v3.1.1)", f"{ceiling:,.0f} msg/s"),
+            ("receive ceiling (paho counting, QoS 1, v5)", f"{ceiling_qos1:,.0f} msg/s"),
+            ("COPY ceiling (binary, 5k rows/txn)", f"{copy_ceiling:,.0f} rows/s"),
+            ("Vigie end to end, 1 reading/msg", f"{rate:,.0f} msg/s"),
+            ("  ratio to the receive ceiling", f"{rate / ceiling:.2f}"),
+            ("  lost / duplicates", f"{result['lost']} / {result['duplicates']}"),
+            ("Vigie end to end, 50 readings/msg", f"{result['readings_per_s']:,.0f} readings/s"),
+            ("  lost / duplicates", f"{result['batched_lost']} / {result['batched_duplicates']}"),
+            (
+                f"publish→commit at {rate / 2:,.0f} msg/s",
+                f"p50 {result['p50_publish_to_commit_ms']} ms, p99 {result['p99_publish_to_commit_ms']} ms",
+            ),
+        ]
+        for name, value in rows:
+            table.add_row(name, value)
+        Console().print(table)
+    return result
