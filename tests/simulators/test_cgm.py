@@ -78,7 +78,9 @@ def test_controlled_dog_nadir_and_day_to_day_variability() -> None:
     assert 15 <= nadirs_arr.std() <= 60
 
 
-@pytest.mark.parametrize(("fast", "slow"), [(("nph", "dog"), ("lente", "dog")), (("lente", "dog"), ("glargine", "dog"))])
+@pytest.mark.parametrize(
+    ("fast", "slow"), [(("nph", "dog"), ("lente", "dog")), (("lente", "dog"), ("glargine", "dog"))]
+)
 def test_time_to_nadir_follows_the_insulin_profile(fast: tuple[str, str], slow: tuple[str, str]) -> None:
     """The noise-free curve reaches its lowest point later for longer-acting insulins (AAHA table order)."""
     delays = {}
