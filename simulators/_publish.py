@@ -126,14 +126,15 @@ class Publisher:
         return apply_to_messages(messages, self.faults, self._rng)
 
     async def _wait_until(self, wall: float, stop: asyncio.Event) -> bool:
-        """Wait until the wall clock reaches ``wall``; False if ``stop`` was set first."""
-        delay = wall - self.clock()
-        if delay <= 0:
-            return not stop.is_set()
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(delay):
-                await stop.wait()
-        return not stop.is_set()
+        """Wait until the clock reaches ``wall`` (re-read at least every 0.5 s); False if ``stop`` was set first."""
+        while not stop.is_set():
+            delay = wall - self.clock()
+            if delay <= 0:
+                return True
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(min(delay, 0.5)):
+                    await stop.wait()
+        return False
 
     async def _send(
         self, clients: dict[str, aiomqtt.Client], messages: list[Message], pacing: Pacing, stop: asyncio.Event
