@@ -7,16 +7,19 @@ Both return a *readings frame*: columns ``time`` (tz-aware UTC), ``device_id``, 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 import pandas as pd
 import psycopg
 
 from analytics._errors import NoDataError, RecordingError
+
+if TYPE_CHECKING:
+    from vigie.catalog import MetricCatalog
 
 COLUMNS = ["time", "device_id", "animal_id", "metric", "value"]
 
@@ -58,15 +61,16 @@ def read_jsonl(
     path: Path,
     *,
     animal_id: str | None = None,
-    factors: Mapping[tuple[str, str], float] | None = None,
+    catalog: MetricCatalog | None = None,
 ) -> pd.DataFrame:
     """The readings of a recording written by ``vigie simulate --out`` (one JSON object per line: ``time`` RFC 3339,
     ``device_id``, ``animal_id``, ``metric``, ``value``, ``unit``).
 
-    Only ``animal_id``'s readings are kept when given. With ``factors`` ((metric, unit) → factor to the canonical unit,
-    as in :class:`vigie.catalog.MetricCatalog`), values are converted to canonical units and a reading whose unit the
-    catalog does not accept is an error; without, values are taken as they are. Blank lines are skipped; a malformed
-    line is an error naming the file and line.
+    Only ``animal_id``'s readings are kept when given. With the metric ``catalog``, values are stored as ingest stores
+    them: numbers converted to the canonical unit (a unit the catalog does not accept, or an unknown metric, is an
+    error: units are never guessed), booleans as 1/0 and enum strings as their index in the catalog's list. Without a
+    catalog, numbers are taken as they are, booleans as 1/0, and enum strings are an error. Blank lines are skipped;
+    a malformed line is an error naming the file and line.
     """
     name = str(path)
     rows: list[tuple[Any, ...]] = []
@@ -86,7 +90,7 @@ def read_jsonl(
                 raise RecordingError("a line must be a JSON object", path=name, line=number)
             if animal_id is not None and obj.get("animal_id") != animal_id:
                 continue
-            rows.append(_row(obj, factors, name, number))
+            rows.append(_row(obj, catalog, name, number))
     if not rows:
         return pd.DataFrame({c: pd.Series(dtype="float64" if c == "value" else "object") for c in COLUMNS})
     lines = [r[-1] for r in rows]
@@ -106,9 +110,7 @@ def _has_offset(text: str) -> bool:
     return len(text) > 6 and (text[-1] in "Zz" or (text[-6] in "+-" and text[-3] == ":"))
 
 
-def _row(
-    obj: dict[str, Any], factors: Mapping[tuple[str, str], float] | None, name: str, number: int
-) -> tuple[Any, ...]:
+def _row(obj: dict[str, Any], catalog: MetricCatalog | None, name: str, number: int) -> tuple[Any, ...]:
     metric, value, unit, time = obj.get("metric"), obj.get("value"), obj.get("unit"), obj.get("time")
     if not isinstance(metric, str) or not metric:
         raise RecordingError("missing metric", path=name, line=number)
@@ -116,14 +118,34 @@ def _row(
         raise RecordingError("missing time", path=name, line=number)
     if not _has_offset(time):
         raise RecordingError(f"time {time!r} has no UTC offset (RFC 3339 needs one)", path=name, line=number)
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+    return (
+        time,
+        obj.get("device_id"),
+        obj.get("animal_id"),
+        metric,
+        _value(metric, value, unit, catalog, name, number),
+        number,
+    )
+
+
+def _value(metric: str, value: Any, unit: Any, catalog: MetricCatalog | None, name: str, number: int) -> float:
+    spec = catalog.get(metric) if catalog is not None else None
+    if catalog is not None and spec is None:
+        raise RecordingError(f"unknown metric {metric!r}", path=name, line=number)
+    if isinstance(value, bool):
+        return 1.0 if value else 0.0
+    if isinstance(value, str) and spec is not None and spec.kind == "enum":
+        if value not in spec.values:
+            raise RecordingError(f"{value!r} is not a value of {metric}", path=name, line=number)
+        return float(spec.values.index(value))
+    if not isinstance(value, int | float) or not math.isfinite(value):
         raise RecordingError(f"value of {metric} is not a finite number", path=name, line=number)
-    if factors is not None:
-        factor = factors.get((metric, str(unit)))
-        if factor is None:
-            raise RecordingError(f"unit {unit!r} is not accepted for {metric}", path=name, line=number)
-        value = value * factor
-    return (time, obj.get("device_id"), obj.get("animal_id"), metric, float(value), number)
+    if spec is None or spec.kind != "number":
+        return float(value)
+    factor = catalog.factor(metric, str(unit)) if catalog is not None else None
+    if factor is None:
+        raise RecordingError(f"unit {unit!r} is not accepted for {metric}", path=name, line=number)
+    return float(value) * factor
 
 
 def require_animal(frame: pd.DataFrame, animal_id: str, source: str) -> pd.DataFrame:

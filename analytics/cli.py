@@ -11,9 +11,12 @@ import math
 from datetime import date
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+
+if TYPE_CHECKING:
+    from vigie.catalog import MetricCatalog
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON instead of text")]
 RecordingArg = Annotated[
@@ -56,14 +59,13 @@ def _dump(obj: Any) -> str:
     return json.dumps(clean(obj), default=_json_default)
 
 
-def _factors(ctx: typer.Context) -> dict[tuple[str, str], float]:
+def _catalog(ctx: typer.Context) -> MetricCatalog:
     from vigie.catalog import load_catalog  # noqa: PLC0415
     from vigie.settings import Settings  # noqa: PLC0415
 
     root = ctx.find_root().obj  # built once by the `vigie` entry point
     settings = root if isinstance(root, Settings) else Settings()
-    catalog = load_catalog(settings.config_dir)
-    return {(m.name, u): f for m in catalog.metrics.values() for u, f in m.units.items()}
+    return load_catalog(settings.config_dir)
 
 
 def analyze_glucose(
@@ -100,7 +102,7 @@ def analyze_glucose(
         raise typer.BadParameter(f"need 0 ≤ low < high (got {low} and {high} {unit.value})", param_hint="--low/--high")
     if interval is not None and not (math.isfinite(interval) and interval > 0):
         raise typer.BadParameter("must be a positive number of minutes", param_hint="--interval")
-    frame = require_animal(read_jsonl(recording, animal_id=animal, factors=_factors(ctx)), animal, str(recording))
+    frame = require_animal(read_jsonl(recording, animal_id=animal, catalog=_catalog(ctx)), animal, str(recording))
     report = glucose_report(frame, GlucoseRange(lo, hi), unit=unit.value, interval_min=interval)
     typer.echo(_dump({"animal": animal, **report}) if as_json else render_glucose(report, animal))
 
@@ -132,7 +134,7 @@ def analyze_lactation(
         pd.Timestamp("2000-01-01", tz=tz)
     except (ValueError, KeyError):
         raise typer.BadParameter(f"unknown time zone {tz!r}", param_hint="--tz") from None
-    frame = require_animal(read_jsonl(recording, animal_id=animal, factors=_factors(ctx)), animal, str(recording))
+    frame = require_animal(read_jsonl(recording, animal_id=animal, catalog=_catalog(ctx)), animal, str(recording))
     report = lactation_report(frame, calving=day0, tz=tz)
     typer.echo(_dump({"animal": animal, **report}) if as_json else render_lactation(report, animal))
 

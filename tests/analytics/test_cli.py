@@ -21,6 +21,7 @@ def glucose_file(tmp_path: Path) -> Path:
     rows = [record(h * 60, "glucose", float(v), "mg/dL", animal="rex") for h, v in zip(HOURS, VALUES, strict=True)]
     rows[5] = record(5 * 60, "glucose", VALUES[5] / 18.0, "mmol/L", animal="rex")  # a reading in mmol/L
     rows += [record(h * 60, "insulin_dose", 4.0, "U", animal="rex") for h in (0, 12, 24)]
+    rows += [{**record(0, "insulin_type", 0, "", animal="rex"), "value": "lente", "unit": None}]  # as the simulator
     rows += [record(0, "glucose", 999.0, "mg/dL", animal="felix")]
     return write_jsonl(tmp_path / "rex.jsonl", rows)
 
@@ -106,7 +107,7 @@ def test_glucose_bad_inputs_are_one_line_errors(run_cli: Run, glucose_file: Path
     bad.write_text(glucose_file.read_text() + "{oops\n")
     rc, _, err = run_cli("analyze", "glucose", str(bad), "--animal", "rex")
     assert rc == 1
-    assert f"{bad}:41: not JSON" in err  # 36 glucose + 3 insulin + 1 other animal, then the bad line
+    assert f"{bad}:42: not JSON" in err  # 36 glucose + 3 doses + 1 insulin type + 1 other animal, then the bad one
     insulin_only = write_jsonl(tmp_path / "i.jsonl", [record(0, "insulin_dose", 4.0, "U", animal="rex")])
     rc, _, err = run_cli("analyze", "glucose", str(insulin_only), "--animal", "rex")
     assert rc == 1

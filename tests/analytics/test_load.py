@@ -13,8 +13,10 @@ import pytest
 from analytics import cgm_summary, load_readings, read_jsonl
 from analytics._errors import RecordingError
 from tests.analytics.helpers import T0, record, write_jsonl
+from vigie.catalog import load_catalog
+from vigie.settings import DEFAULT_CONFIG_DIR
 
-FACTORS = {("glucose", "mg/dL"): 1.0, ("glucose", "mmol/L"): 18.0, ("insulin_dose", "U"): 1.0}
+CATALOG = load_catalog(DEFAULT_CONFIG_DIR)
 
 
 def _insert(db: psycopg.Connection[Any], rows: list[tuple[Any, ...]]) -> None:
@@ -57,6 +59,33 @@ def test_load_readings_window_animal_and_metrics(db: psycopg.Connection[Any]) ->
         load_readings(db, "rex", t0.replace(tzinfo=None), end)
 
 
+def test_read_jsonl_enum_and_boolean_values(tmp_path: Path) -> None:
+    # as `vigie simulate --out` writes them: enum strings and booleans with "unit": null
+    line = {"time": "2026-03-02T00:00:00Z", "device_id": "d", "animal_id": "a1", "unit": None}
+    path = write_jsonl(
+        tmp_path / "enum.jsonl",
+        [
+            {**line, "metric": "insulin_type", "value": "glargine"},
+            {**line, "metric": "milk_blood", "value": True},
+            {**line, "metric": "milking_outcome", "value": "refused"},
+            {**line, "metric": "milk_yield", "value": 10.3, "unit": "L"},
+        ],
+    )
+    frame = read_jsonl(path, catalog=CATALOG)
+    values = dict(zip(frame["metric"], frame["value"], strict=True))
+    assert values == {
+        "insulin_type": 2.0,
+        "milk_blood": 1.0,
+        "milking_outcome": 3.0,
+        "milk_yield": pytest.approx(10.609),
+    }
+    with pytest.raises(RecordingError, match="finite number"):
+        read_jsonl(path)  # without the catalog an enum string has no number
+    bad = write_jsonl(tmp_path / "bad.jsonl", [{**line, "metric": "insulin_type", "value": "porcine"}])
+    with pytest.raises(RecordingError, match="not a value of insulin_type"):
+        read_jsonl(bad, catalog=CATALOG)
+
+
 def test_read_jsonl_converts_units_and_filters_the_animal(tmp_path: Path) -> None:
     path = write_jsonl(
         tmp_path / "rec.jsonl",
@@ -68,12 +97,12 @@ def test_read_jsonl_converts_units_and_filters_the_animal(tmp_path: Path) -> Non
         ],
     )
     (path.parent / "blank.jsonl").write_text(path.read_text() + "\n\n")
-    frame = read_jsonl(path, animal_id="a1", factors=FACTORS)
+    frame = read_jsonl(path, animal_id="a1", catalog=CATALOG)
     assert frame["metric"].tolist() == ["glucose", "insulin_dose", "glucose"]  # sorted by time
     assert frame["value"].tolist() == [150.0, 4.0, 162.0]
     assert frame["time"].iloc[0] == T0
     assert len(read_jsonl(path)) == 4  # no filter, values as they are
-    assert read_jsonl(path, factors=FACTORS)["value"].max() == 300.0
+    assert read_jsonl(path, catalog=CATALOG)["value"].max() == 300.0
     assert len(read_jsonl(path.parent / "blank.jsonl")) == 4
     assert read_jsonl(path, animal_id="nobody").empty
 
@@ -89,6 +118,8 @@ def test_read_jsonl_converts_units_and_filters_the_animal(tmp_path: Path) -> Non
         ('{"time": "2026-13-45T00:00:00Z", "metric": "glucose", "value": 1, "unit": "mg/dL"}', "bad time"),
         ('{"time": "2026-03-02T00:00:00Z", "metric": "glucose", "value": "high", "unit": "mg/dL"}', "finite number"),
         ('{"time": "2026-03-02T00:00:00Z", "metric": "glucose", "value": 1, "unit": "mg%"}', "not accepted"),
+        ('{"time": "2026-03-02T00:00:00Z", "metric": "glucose", "value": 1}', "unit None is not accepted"),
+        ('{"time": "2026-03-02T00:00:00Z", "metric": "sugar", "value": 1, "unit": "mg/dL"}', "unknown metric"),
     ],
 )
 def test_read_jsonl_rejects_malformed_lines(tmp_path: Path, line: str, message: str) -> None:
@@ -97,7 +128,7 @@ def test_read_jsonl_rejects_malformed_lines(tmp_path: Path, line: str, message: 
         '{"time": "2026-03-02T00:00:00Z", "metric": "glucose", "value": 100, "unit": "mg/dL"}\n' + line + "\n"
     )
     with pytest.raises(RecordingError, match=message) as info:
-        read_jsonl(path, factors=FACTORS)
+        read_jsonl(path, catalog=CATALOG)
     assert str(path) in str(info.value)
     assert info.value.line == 2
 
