@@ -272,6 +272,7 @@ class IngestWorker:
 
     async def _flush_loop(self, stop: asyncio.Event) -> None:
         interval = self._settings.ingest_flush_interval_s
+        linger = self._settings.ingest_linger_s
         while True:
             pending = self._pending
             if not pending:
@@ -279,9 +280,12 @@ class IngestWorker:
                     return
                 await self._wait(stop, interval)
                 continue
+            # group commit: the database is free, so flush once the first message has lingered a moment
+            # (batches grow by themselves while a commit is in flight, up to max_msgs)
             age = time.time() - pending[0].received_at
-            if len(pending) < self._max_msgs and age < interval and not stop.is_set():
-                await self._wait(stop, interval - age)
+            wait = min(linger, interval) - age
+            if len(pending) < self._max_msgs and wait > 0 and not stop.is_set():
+                await self._wait(stop, wait)
                 continue
             self._pending = []
             self.metrics.unacked = len(pending)

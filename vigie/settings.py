@@ -53,7 +53,10 @@ class Settings(BaseSettings):
     ingest_session_expiry_s: int = Field(default=7 * 24 * 3600, ge=60)
     ingest_receive_maximum: int = Field(default=20000, ge=1, le=65535)
     ingest_batch_max_rows: int = Field(default=5000, ge=1)
-    ingest_flush_interval_s: float = Field(default=0.1, gt=0)
+    ingest_flush_interval_s: float = Field(default=0.1, gt=0, description="longest a message waits for its batch")
+    ingest_linger_s: float = Field(
+        default=0.005, ge=0, description="wait this long for more messages once the database is free (group commit)"
+    )
     ingest_max_payload_bytes: int = Field(default=256 * 1024, ge=64)
     ingest_future_tolerance_s: float = Field(default=300.0, ge=0)
     ingest_past_horizon_days: float = Field(default=30.0, gt=0)
