@@ -290,6 +290,22 @@ def devices_list(
         )
 
 
+@app.command("up")
+def up(
+    ctx: typer.Context,
+    scenario: Annotated[
+        str, typer.Option(help="simulated fleet (a name in simulators/scenarios/ or a file)")
+    ] = "default",
+    speed: Annotated[str, typer.Option(help="simulation speed: a factor such as 60, or max")] = "60",
+) -> None:
+    """Run the whole pipeline on local services with simulated devices (Ctrl-C stops it)."""
+    import asyncio  # noqa: PLC0415
+
+    from vigie.up import run_up  # noqa: PLC0415
+
+    raise typer.Exit(asyncio.run(run_up(settings_of(ctx), scenario, speed)))
+
+
 def _wire_stages() -> None:
     """Each stage package contributes its commands (imported here so that vigie stays one entry point)."""
     from analytics import cli as analytics_cli  # noqa: PLC0415
