@@ -18,6 +18,16 @@ if TYPE_CHECKING:
 SPEED_HELP = "publishing speed: a factor of real time (1 = real time, 60 = an hour a minute) or max"
 
 
+def _settings(ctx: typer.Context) -> Settings:
+    """The settings built once by the entry point (as vigie.cli.settings_of)."""
+    from vigie.settings import Settings  # noqa: PLC0415
+
+    root = ctx.find_root()
+    if not isinstance(root.obj, Settings):
+        root.obj = Settings()
+    return root.obj
+
+
 def parse_speed(text: str, *, hint: str = "--speed") -> float | None:
     """``max`` → None, else a positive factor."""
     if text.strip().lower() == "max":
@@ -160,9 +170,8 @@ def simulate(
     """
     from simulators._run import generate_to_file, timeline  # noqa: PLC0415
     from simulators.errors import ScenarioError  # noqa: PLC0415
-    from vigie.cli import settings_of  # noqa: PLC0415
 
-    settings = settings_of(ctx)
+    settings = _settings(ctx)
     pace = parse_speed(speed)
     length = _duration(duration, "--duration")
     stop_at = _end(end)
@@ -225,9 +234,8 @@ def record_cmd(
 ) -> None:
     """Capture the live telemetry stream ({topic_root}/devices/+/telemetry) to a file, until Ctrl-C."""
     from simulators._record import record  # noqa: PLC0415
-    from vigie.cli import settings_of  # noqa: PLC0415
 
-    settings = settings_of(ctx)
+    settings = _settings(ctx)
     length = _duration(duration, "--duration")
 
     async def main() -> int:
@@ -246,9 +254,8 @@ def replay_cmd(
 ) -> None:
     """Publish a recording again, to the same topics, with its original timing scaled by --speed."""
     from simulators._record import read_recording, replay  # noqa: PLC0415
-    from vigie.cli import settings_of  # noqa: PLC0415
 
-    settings = settings_of(ctx)
+    settings = _settings(ctx)
     pace = parse_speed(speed)
     messages = read_recording(recording)
 

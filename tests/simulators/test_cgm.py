@@ -30,7 +30,7 @@ def test_sample_intervals_follow_the_device_setting() -> None:
 
 
 def test_noise_level_and_autocorrelation_match_the_simglucose_model() -> None:
-    """Reading − interstitial glucose has the Johnson-SU SD (±15 %) and AR(1) φ ≈ 0.7 per 15 min [S]."""
+    """Reading - interstitial glucose has the Johnson-SU SD (±15 %) and AR(1) φ ≈ 0.7 per 15 min [S]."""
     e, r = measured(raw(interval=15, mode="stream"), days=12, seed=3)
     sim = e.simulators[0]
     pet = sim.pets[0]  # type: ignore[attr-defined]
@@ -100,10 +100,10 @@ def test_time_to_nadir_follows_the_insulin_profile(fast: tuple[str, str], slow: 
 
 
 def test_injections_and_meals_are_logged() -> None:
-    e, r = measured(raw(), days=4)
-    t, dose = series(r, "insulin_dose")
+    _, r = measured(raw(), days=4)
+    _, dose = series(r, "insulin_dose")
     assert dose.size == 8  # q12h
-    assert np.all(dose == 10.0)  # 0.5 U/kg × 20 kg
+    assert np.all(dose == 10.0)  # 0.5 U/kg x 20 kg
     _, kind = series(r, "insulin_type")
     assert np.all(kind == 0)  # lente
     _, meal = series(r, "meal")
@@ -112,7 +112,7 @@ def test_injections_and_meals_are_logged() -> None:
 
 
 def test_scan_mode_uploads_at_scans_and_loses_what_is_older_than_8_hours() -> None:
-    e, r = measured(raw(interval=15), days=6, seed=4)
+    _, r = measured(raw(interval=15), days=6, seed=4)
     glucose = r.of_metric("glucose")
     delay = glucose.sent - glucose.t
     assert delay.max() <= SCAN_BUFFER_S
@@ -122,7 +122,7 @@ def test_scan_mode_uploads_at_scans_and_loses_what_is_older_than_8_hours() -> No
 
 
 def test_streaming_mode_has_backlog_uploads_after_phone_outages() -> None:
-    e, r = measured(raw(interval=5), days=10, seed=6)
+    _, r = measured(raw(interval=5), days=10, seed=6)
     glucose = r.of_metric("glucose")
     delay = glucose.sent - glucose.t
     assert np.median(delay) <= 10
@@ -223,9 +223,9 @@ def test_sensor_dropout_removes_readings() -> None:
 
 
 def test_missed_and_double_doses_change_the_logged_injections() -> None:
-    a, r1, r0 = _with_and_without("double_dose", "end-2d", duration="12h")
-    t, d = series(r1, "insulin_dose")
+    _, r1, r0 = _with_and_without("double_dose", "end-2d", duration="12h")
+    _, d = series(r1, "insulin_dose")
     _, d0 = series(r0, "insulin_dose")
     assert d.max() == 2 * d0.max()
-    a, r1, r0 = _with_and_without("missed_dose", "end-2d", duration="12h")
+    _, r1, r0 = _with_and_without("missed_dose", "end-2d", duration="12h")
     assert series(r1, "insulin_dose")[1].size == series(r0, "insulin_dose")[1].size - 1

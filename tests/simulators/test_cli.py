@@ -89,11 +89,14 @@ def test_simulate_out_writes_readings_and_labels(run_cli: RunCli, small: Path, t
     assert newest <= time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
-def test_simulate_registers_then_publishes(run_cli: RunCli, small: Path, settings: Settings, db: psycopg.Connection) -> None:  # type: ignore[type-arg]
+def test_simulate_registers_then_publishes(
+    run_cli: RunCli, small: Path, settings: Settings, db: psycopg.Connection
+) -> None:  # type: ignore[type-arg]
     code, stdout, stderr = run_cli("simulate", str(small), "--register", "--json", env=env_of(settings))
     assert code == 0, stderr
     counts = json.loads(stdout)
-    assert counts["messages"] > 0 and counts["readings"] >= counts["messages"]
+    assert counts["messages"] > 0
+    assert counts["readings"] >= counts["messages"]
     assert counts["devices"] == 2
     devices = db.execute("SELECT id, animal_id FROM devices ORDER BY id").fetchall()
     assert devices == [("cli-cgm", "cli-dog"), ("cli-robot", None)]
@@ -138,7 +141,9 @@ def test_record_and_replay_commands(run_cli: RunCli, broker: Broker, topic_root:
         (["record", "--out", "x.jsonl", "--count", "0"], 2, "count"),
     ],
 )
-def test_bad_input_is_one_line(run_cli: RunCli, args: list[str], code: int, needle: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_bad_input_is_one_line(
+    run_cli: RunCli, args: list[str], code: int, needle: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     got, stdout, stderr = run_cli(*args)
     assert got == code, (stdout, stderr)
@@ -151,11 +156,14 @@ def test_bad_recording_and_bad_scenario_file(run_cli: RunCli, tmp_path: Path) ->
     bad = tmp_path / "bad.jsonl"
     bad.write_text("not json\n")
     code, _, stderr = run_cli("replay", str(bad))
-    assert code == 1 and "not a recording line" in stderr
+    assert code == 1
+    assert "not a recording line" in stderr
     toml = tmp_path / "broken.toml"
     toml.write_text("[[animals]\n")
     code, _, stderr = run_cli("simulate", str(toml), "--out", str(tmp_path / "o.jsonl"))
-    assert code == 1 and "cannot read scenario" in stderr and len(stderr.strip().splitlines()) == 1
+    assert code == 1
+    assert "cannot read scenario" in stderr
+    assert len(stderr.strip().splitlines()) == 1
 
 
 def test_week100_generates_in_under_30_seconds(tmp_path: Path) -> None:

@@ -23,7 +23,7 @@ def test_wood_curve_peak_day_and_yield_are_reproduced() -> None:
     e, r = measured(raw(count=4, dim=3), days=290, seed=2)
     sim = e.simulators[2]
     for cow in sim.cows:  # type: ignore[attr-defined]
-        a0, b0, c0 = WOOD[cow.parity]
+        _, b0, c0 = WOOD[cow.parity]
         assert cow.b / b0 == pytest.approx(1, abs=0.2)
         assert cow.c / c0 == pytest.approx(1, abs=0.2)
         t, kg = series(r, "milk_yield", cow.animal)
@@ -49,8 +49,8 @@ def test_holstein_profiles_peak_where_domain_md_says() -> None:
 
 def test_milkings_per_day_intervals_and_outcomes() -> None:
     """2.5 ± 0.5 milkings/day (housed AMS), intervals ≥ 6 h, 5-9 % incomplete and 2-7 % failed [S]."""
-    e, r = measured(raw(count=40), days=10, seed=3)
-    t, outcome = series(r, "milking_outcome")
+    _, r = measured(raw(count=40), days=10, seed=3)
+    _, outcome = series(r, "milking_outcome")
     milkings = outcome != enum_code("milking_outcome", "refused")
     per_cow_day = milkings.sum() / 40 / 10
     assert per_cow_day == pytest.approx(2.5, abs=0.2)
@@ -166,6 +166,6 @@ def test_estrus_multiplies_activity_and_natural_heats_are_labelled() -> None:
 
 
 def test_robot_reports_every_cow_with_its_animal() -> None:
-    e, r = measured(raw(count=12), days=2, seed=1)
+    _, r = measured(raw(count=12), days=2, seed=1)
     assert set(np.unique(r.device)) == {0}
     assert set(np.unique(r.animal[r.metric == CODE["milk_yield"]])) == set(range(12))

@@ -64,7 +64,7 @@ def test_water_is_five_litres_per_100_kg_and_more_in_the_heat() -> None:
             values.append(daily_sums(t, litres).mean() / e.fleet.weights[animal_id] * 100)
         per_kg[temp] = np.mean(values)
     assert per_kg[15] == pytest.approx(5.0, rel=0.12)  # NRC: 5 L/100 kg on a dry diet [S]
-    assert 1.5 <= per_kg[30] / per_kg[15] <= 2.0  # ×1.5-2 at 30 °C [S]
+    assert 1.5 <= per_kg[30] / per_kg[15] <= 2.0  # x1.5-2 at 30 °C [S]
 
 
 def test_concentrate_meals_and_weighing() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import datetime
 from pathlib import Path
 
@@ -37,6 +38,22 @@ CATEGORIES = {
     "data_gap",
     "device_fault",
 }
+
+
+def _build(raw: dict[str, object]) -> Engine:
+    return Engine(parse_scenario(raw, name="bad"), seed=1, start=END - DAY_S, end=END)
+
+
+def _valid_vigie_json(payload: bytes) -> bool:
+    """True for a Vigie JSON object whose readings all have a time, a metric and a known unit."""
+    try:
+        body = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        return False
+    if not isinstance(body, dict) or not isinstance(body.get("seq"), int):
+        return False
+    readings = body.get("readings") or []
+    return bool(readings) and all(r.get("unit") in ("mg/dL", "U", "g") and "T" in str(r.get("time")) for r in readings)
 
 
 def small_raw() -> dict[str, object]:
@@ -84,13 +101,23 @@ def test_jsonl_lines_follow_the_format_and_the_metric_catalog(tmp_path: Path) ->
         assert spec is not None, row
         metrics.add(row["metric"])
         if spec.kind == "enum":
-            assert row["value"] in spec.values and row["unit"] is None
+            assert row["value"] in spec.values
+            assert row["unit"] is None
         elif spec.kind == "boolean":
-            assert isinstance(row["value"], bool) and row["unit"] is None
+            assert isinstance(row["value"], bool)
+            assert row["unit"] is None
         else:
             assert catalog.factor(row["metric"], row["unit"]) == 1.0
             assert spec.min <= row["value"] <= spec.max, row
-    assert {"glucose", "insulin_dose", "meal", "feed_intake", "water_intake", "milk_yield", "conductivity_rr"} <= metrics
+    assert {
+        "glucose",
+        "insulin_dose",
+        "meal",
+        "feed_intake",
+        "water_intake",
+        "milk_yield",
+        "conductivity_rr",
+    } <= metrics
 
 
 def test_labels_file_beside_the_output(tmp_path: Path) -> None:
@@ -127,7 +154,7 @@ def test_days_are_the_same_whichever_window_asks_for_them() -> None:
     whole = Engine(sc, seed=3, start=END - 2 * DAY_S, end=END).sent_between(END - DAY_S, END)
     e = Engine(sc, seed=3, start=END - 2 * DAY_S, end=END)
     steps = np.linspace(END - DAY_S, END, 7)
-    parts = [e.sent_between(lo, hi) for lo, hi in zip(steps[:-1], steps[1:], strict=True)]
+    parts = [e.sent_between(lo, hi) for lo, hi in itertools.pairwise(steps)]
     joined_t = np.concatenate([p.t for p in parts])
     assert joined_t.size == whole.t.size
     assert np.array_equal(np.sort(joined_t), np.sort(whole.t))
@@ -190,7 +217,9 @@ def test_fault_specs() -> None:
 
 def test_duplicates_and_reordering_in_the_file(tmp_path: Path) -> None:
     clean = write(tmp_path, "clean", seed=5).read_bytes().splitlines()
-    noisy = write(tmp_path, "noisy", seed=5, faults=Faults(duplicates=0.05, out_of_order=0.05)).read_bytes().splitlines()
+    noisy = (
+        write(tmp_path, "noisy", seed=5, faults=Faults(duplicates=0.05, out_of_order=0.05)).read_bytes().splitlines()
+    )
     assert len(noisy) - len(clean) == pytest.approx(0.05 * len(clean), rel=0.2)
     assert sorted(set(noisy)) == sorted(set(clean))
     times = [orjson.loads(x)["time"] for x in noisy]
@@ -203,7 +232,8 @@ def test_skew_and_offline_act_on_device_clocks_and_send_times() -> None:
     r = e.sent_between(e.fleet.start, END + 1)
     skewed = apply_to_readings(e.fleet, r, Faults(skew_s=-600))
     shift = skewed.t - r.t
-    assert shift.max() <= 0 and shift.min() >= -600
+    assert shift.max() <= 0
+    assert shift.min() >= -600
     for d in np.unique(r.device):
         assert np.unique(shift[r.device == d]).size == 1  # one constant error per device clock
     offline = apply_to_readings(e.fleet, r, Faults(offline_s=3 * 3600))
@@ -264,9 +294,7 @@ def test_message_faults_add_duplicates_and_malformed_payloads() -> None:
     assert len(bad) == pytest.approx(0.05 * len(msgs), rel=0.4)
     assert {m.payload for m in dups} <= {m.payload for m in msgs}
     for m in bad:
-        with pytest.raises((orjson.JSONDecodeError, KeyError, TypeError, AssertionError)):
-            body = orjson.loads(m.payload)
-            assert isinstance(body, dict) and "seq" in body and body["readings"][0]["unit"] == "mg/dL"
+        assert not _valid_vigie_json(m.payload), m.payload
 
 
 def test_pacing_scales_the_timeline_and_never_runs_ahead_of_the_clock() -> None:
@@ -285,7 +313,10 @@ def test_pacing_scales_the_timeline_and_never_runs_ahead_of_the_clock() -> None:
         ({"animals": [{"id": "bad id", "species": "dog", "clinic": "c1"}]}, "invalid id"),
         ({"anomalies": [{"recipe": "nope", "animal": "rex"}]}, "unknown recipe"),
         ({"anomalies": [{"recipe": "colic_acute", "animal": "rex"}]}, "applies to"),
-        ({"anomalies": [{"recipe": "hypoglycaemia", "animal": "rex", "parameters": {"depth": 1}}]}, "unknown parameters"),
+        (
+            {"anomalies": [{"recipe": "hypoglycaemia", "animal": "rex", "parameters": {"depth": 1}}]},
+            "unknown parameters",
+        ),
         ({"devices": [{"id": "f", "kind": "feeder", "animals": ["rex"]}]}, "cannot serve"),
         ({"devices": [{"id": "f", "kind": "feeder", "animals": ["zz-*"]}]}, "match no animal"),
         ({"seed": -1}, "seed"),
@@ -295,5 +326,4 @@ def test_bad_scenarios_are_one_line_errors(patch: dict[str, object], match: str)
     raw = scenario_raw([{"id": "rex", "species": "dog"}], [{"id": "cgm", "kind": "cgm", "animal": "rex"}])
     raw.update(patch)
     with pytest.raises(ScenarioError, match=match):
-        sc = parse_scenario(raw, name="bad")
-        Engine(sc, seed=1, start=END - DAY_S, end=END)
+        _build(raw)
