@@ -14,9 +14,10 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from analytics._artefacts import CompressionRule, compression_lows
     from analytics._baseline import rolling_baseline
     from analytics._cgm import SPECIES_RANGES, CgmSummary, GlucoseRange, cgm_summary, species_range
-    from analytics._curve import CurveTargets, CycleAnalysis, analyse_cycles, compression_lows
+    from analytics._curve import CurveTargets, CycleAnalysis, analyse_cycles
     from analytics._dairy import cow_daily, daily_milk, lactation_points, milking_table
     from analytics._errors import AnalyticsError, NoDataError, RecordingError
     from analytics._intake import daily_intake, hourly_profile, meal_pattern
@@ -35,7 +36,8 @@ _LAZY: dict[str, str] = {
     "CurveTargets": "analytics._curve",
     "CycleAnalysis": "analytics._curve",
     "analyse_cycles": "analytics._curve",
-    "compression_lows": "analytics._curve",
+    "CompressionRule": "analytics._artefacts",
+    "compression_lows": "analytics._artefacts",
     "cow_daily": "analytics._dairy",
     "daily_milk": "analytics._dairy",
     "lactation_points": "analytics._dairy",
@@ -67,6 +69,7 @@ __all__ = [
     "SPECIES_RANGES",
     "AnalyticsError",
     "CgmSummary",
+    "CompressionRule",
     "CurveTargets",
     "Cusum",
     "CycleAnalysis",

@@ -9,8 +9,8 @@ defaults come from domain.md §1.2, §1.3 and §6.1:
 - **nadir below / above target**: nadir < 80 mg/dL / > 150 mg/dL.
 - **Somogyi-like rebound**: nadir < 65 mg/dL followed within 12 h by > 400 mg/dL, or a fall of more than 50 % within
   3 h of the injection followed within 12 h by > 300 mg/dL.
-- **possible compression artefact**: a low < 70 mg/dL reached by a fall faster than 2 mg/dL/min that recovers to
-  within 20 % of the pre-drop value within 45 min (U. Michigan KB; human source, uncertain in animals).
+- **possible compression artefact**: the cycle holds a sudden dip that comes back within the hour (see
+  :mod:`analytics._artefacts`); ``nadir_excl_artefacts`` is then the nadir without those readings.
 - **no effect**: glucose never fell below 80 % of the pre-insulin value (missed dose, resistance).
 """
 
@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from analytics._artefacts import CompressionRule, artefact_mask
 from analytics._series import NS_PER_H, NS_PER_MIN, BoolArray, FloatArray, IntArray, clean_series, ns_of, values_of
 from analytics._units import to_glucose_unit
 
@@ -50,11 +51,7 @@ class CurveTargets:
     pre_before_min: float = 30.0
     pre_after_min: float = 15.0
     max_cycle_h: float = 26.0
-    compression_low: float = 70.0
-    compression_rate: float = 2.0
-    compression_lookback_min: float = 30.0
-    compression_recovery_min: float = 45.0
-    compression_recovery_fraction: float = 0.8
+    compression: CompressionRule = field(default_factory=CompressionRule)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +71,7 @@ class CycleAnalysis:
     duration_h: float | None
     duration_censored: bool
     mean: float | None
+    nadir_excl_artefacts: float | None = None
     flags: tuple[str, ...] = field(default=())
 
     def to_dict(self, unit: str = "mg/dL") -> dict[str, Any]:
@@ -99,41 +97,9 @@ class CycleAnalysis:
             "duration_h": self.duration_h,
             "duration_censored": self.duration_censored,
             "mean": g(self.mean),
+            "nadir_excl_artefacts": g(self.nadir_excl_artefacts),
             "flags": list(self.flags),
         }
-
-
-def compression_lows(glucose: pd.Series[float], targets: CurveTargets = CurveTargets()) -> list[pd.Timestamp]:
-    """Times of lows that look like sensor compression (fast narrow V-shaped drop, quick recovery)."""
-    series = clean_series(glucose)
-    ns = ns_of(series.index)
-    v = values_of(series)
-    return [pd.Timestamp(ns[i], tz="UTC") for i in _compression_indices(ns, v, targets)]
-
-
-def _compression_indices(ns: IntArray, v: FloatArray, targets: CurveTargets) -> list[int]:
-    n = v.size
-    if n < 3:
-        return []
-    prev = np.concatenate(([np.inf], v[:-1]))
-    nxt = np.concatenate((v[1:], [np.inf]))
-    candidates = np.flatnonzero((v < targets.compression_low) & (v <= prev) & (v < nxt))
-    back = int(targets.compression_lookback_min * NS_PER_MIN)
-    fwd = int(targets.compression_recovery_min * NS_PER_MIN)
-    found: list[int] = []
-    for i in candidates:
-        lo = int(np.searchsorted(ns, ns[i] - back, side="left"))
-        if lo >= i:
-            continue
-        j = lo + int(np.argmax(v[lo:i]))
-        pre = v[j]
-        minutes = (ns[i] - ns[j]) / NS_PER_MIN
-        if minutes <= 0 or (pre - v[i]) / minutes <= targets.compression_rate:
-            continue
-        hi = int(np.searchsorted(ns, ns[i] + fwd, side="right"))
-        if hi > i + 1 and np.any(v[i + 1 : hi] >= targets.compression_recovery_fraction * pre):
-            found.append(int(i))
-    return found
 
 
 def analyse_cycles(
@@ -152,8 +118,7 @@ def analyse_cycles(
     ns = ns_of(series.index)
     v = values_of(series)
     inj_ns = ns_of(doses.index)
-    compression = np.zeros(v.size, dtype=bool)
-    compression[_compression_indices(ns, v, targets)] = True
+    compression = artefact_mask(ns, v, targets.compression)
     tz = series.index.tz if isinstance(series.index, pd.DatetimeIndex) and series.index.tz else "UTC"
     out: list[CycleAnalysis] = []
     max_cycle = int(targets.max_cycle_h * NS_PER_H)
@@ -243,7 +208,9 @@ def _analyse_one(
 
     if _somogyi(ns, v, start, lo, lo + i_min, pre, targets):
         flags.append(SOMOGYI)
-    if compression[lo:hi].any():
+    artefacts = compression[lo:hi]
+    clean = seg[~artefacts]
+    if artefacts.any():
         flags.append(COMPRESSION)
     return CycleAnalysis(
         injection=_ts(start, tz),
@@ -259,6 +226,7 @@ def _analyse_one(
         duration_h=duration_h,
         duration_censored=censored,
         mean=float(seg.mean()),
+        nadir_excl_artefacts=float(clean.min()) if clean.size else None,
         flags=tuple(flags),
     )
 

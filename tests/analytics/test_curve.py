@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from analytics import CurveTargets, analyse_cycles, compression_lows
+from analytics import CompressionRule, CurveTargets, analyse_cycles, compression_lows
 from analytics._curve import COMPRESSION, NADIR_HIGH, NADIR_LOW, NO_EFFECT, SHORT_DURATION, SOMOGYI
 from tests.analytics.helpers import T0, series
 
@@ -136,6 +136,61 @@ def test_compression_low_detected_and_flagged() -> None:
     assert compression_lows(g) == [T0 + pd.Timedelta(minutes=115)]
     (cycle,) = analyse_cycles(g, injections([0], [1.0]))
     assert COMPRESSION in cycle.flags
+    assert cycle.nadir == 60.0
+    # the dip's readings below 0.8 * 150 are left out; the 140 of the way back up stays
+    assert cycle.nadir_excl_artefacts == 140.0
+    assert NADIR_LOW in cycle.flags  # the raw nadir still counts: the artefact is only possible
+    # with the §6.1 depth condition (bottom < 70 mg/dL) it still qualifies; with < 50 it does not
+    assert compression_lows(g, CompressionRule(low=70.0)) == [T0 + pd.Timedelta(minutes=115)]
+    assert compression_lows(g, CompressionRule(low=50.0)) == []
+
+
+def test_shallow_compression_at_high_glucose_and_on_15_minute_data() -> None:
+    # 170 → 90 in 15 min, held 25 min, back to 170 in 15 min (domain §7.1 shape): found whatever the depth
+    minutes = list(range(0, 240, 5))
+    values = [170.0] * len(minutes)
+    for m, v in [(105, 140.0), (110, 110.0), (115, 90.0), (120, 92.0), (130, 91.0), (140, 93.0), (145, 130.0)]:
+        values[minutes.index(m)] = v
+    for m in (125, 135):
+        values[minutes.index(m)] = 92.0
+    assert compression_lows(series(minutes, values)) == [T0 + pd.Timedelta(minutes=115)]
+    stored = [m for m in minutes if m % 15 == 0]
+    sparse = series(stored, [values[minutes.index(m)] for m in stored])
+    assert compression_lows(sparse) == [T0 + pd.Timedelta(minutes=120)]
+
+
+def test_fast_insulin_fall_caught_mid_descent_is_not_an_artefact() -> None:
+    # a Somogyi-like curve: 360 → 54 within an hour, 45 min low, then a rebound: the pre-drop reading of any
+    # 20-min window is itself falling, so this is not a compression artefact
+    values = [
+        360,
+        346,
+        324,
+        289,
+        249,
+        204,
+        161,
+        129,
+        106,
+        89,
+        69,
+        54,
+        59,
+        64,
+        67,
+        64,
+        60,
+        56,
+        55,
+        56,
+        87,
+        126,
+        171,
+        218,
+    ]
+    values += [265, 300, 320]
+    g = series([5 * i for i in range(len(values))], values)
+    assert compression_lows(g) == []
 
 
 def test_slow_genuine_low_is_not_compression() -> None:
