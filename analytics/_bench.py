@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy.signal import lfilter
 
 from analytics._cgm import DEFAULT_RANGE, cgm_summary
 from analytics._curve import CurveTargets, analyse_cycles
@@ -50,7 +51,10 @@ def synthetic_cgm(days: int = 365, step_min: int = 5, seed: int = 1) -> tuple[pd
     hours = np.arange(n) * step_min / 60.0
     since = hours % 12.0
     dip = 200.0 * (since / 5.0) * np.exp(1.0 - since / 5.0)
-    values = np.clip(300.0 - dip + rng.normal(0.0, 15.0, n), 40.0, 600.0)
+    # sensor noise: AR(1) with φ = 0.7 per 15 min (domain.md §7.1, simglucose), marginal SD 10 mg/dL
+    phi = 0.7 ** (step_min / 15.0)
+    noise = lfilter([1.0], [1.0, -phi], rng.normal(0.0, 10.0 * np.sqrt(1.0 - phi**2), n))
+    values = np.clip(300.0 - dip + noise, 40.0, 600.0)
     index = START + pd.to_timedelta(hours, unit="h")
     injections = START + pd.to_timedelta(np.arange(0, days * 24, 12), unit="h")
     return (
