@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,22 +44,21 @@ def unit_of(metric: int) -> str | None:
     return None if spec.kind != "number" else spec.unit
 
 
-def jsonl_lines(r: Readings, device_ids: list[str], animal_ids: list[str]) -> list[bytes]:
-    """One JSON object per reading: time, device_id, animal_id, metric, value, unit."""
-    if not len(r):
-        return []
-    times = rfc3339(r.t).tolist()
-    devices = np.asarray(device_ids, dtype=object)[r.device].tolist()
-    animals = np.asarray(animal_ids, dtype=object)[r.animal].tolist()
+def jsonl_lines(r: Readings, device_ids: list[str], animal_ids: list[str], chunk: int = 20_000) -> Iterator[bytes]:
+    """One JSON object per reading (time, device_id, animal_id, metric, value, unit), produced chunk by chunk."""
     names = [m.name for m in METRICS]
     units = [unit_of(i) for i in range(len(METRICS))]
-    values = python_values(r)
-    metrics = r.metric.tolist()
+    devices_arr = np.asarray(device_ids, dtype=object)
+    animals_arr = np.asarray(animal_ids, dtype=object)
     dumps = orjson.dumps
-    return [
-        dumps({"time": t, "device_id": d, "animal_id": a, "metric": names[m], "value": v, "unit": units[m]})
-        for t, d, a, m, v in zip(times, devices, animals, metrics, values, strict=True)
-    ]
+    for lo in range(0, len(r), chunk):
+        part = r.take(np.arange(lo, min(lo + chunk, len(r))))
+        times = rfc3339(part.t).tolist()
+        devices = devices_arr[part.device].tolist()
+        animals = animals_arr[part.animal].tolist()
+        values = python_values(part)
+        for t, d, a, m, v in zip(times, devices, animals, part.metric.tolist(), values, strict=True):
+            yield dumps({"time": t, "device_id": d, "animal_id": a, "metric": names[m], "value": v, "unit": units[m]})
 
 
 def write_jsonl(path: Path, lines: Iterable[bytes]) -> int:

@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from simulators._engine import Engine
 from simulators._faults import Faults, apply_to_lines, apply_to_readings, fault_labels
 from simulators._output import jsonl_lines, labels_path, write_jsonl, write_labels
-from simulators._scenario import Scenario
+from simulators._scenario import Scenario, load_scenario
 from simulators._time import DAY_S, Clock, system_clock
 from simulators.errors import ScenarioError
+
+if TYPE_CHECKING:
+    from simulators._publish import PublishCounts
+    from vigie.settings import Settings
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,11 +83,50 @@ def generate_to_file(
     faults = faults or Faults()
     engine = Engine(scenario, seed=seed, start=span.start, end=span.end)
     readings = apply_to_readings(engine.fleet, engine.measured(span.start, span.end), faults).sorted()
-    lines = jsonl_lines(readings, engine.fleet.device_ids, engine.fleet.animal_ids)
+    lines: Iterable[bytes] = jsonl_lines(readings, engine.fleet.device_ids, engine.fleet.animal_ids)
     if faults.any:
-        lines = apply_to_lines(lines, faults, np.random.default_rng([seed, 53]))
+        lines = apply_to_lines(list(lines), faults, np.random.default_rng([seed, 53]))
     n = write_jsonl(out, lines)
     labels = engine.labels(span.start, span.end) + fault_labels(engine.fleet, faults)
     lab_out = labels_path(out)
     n_labels = write_labels(lab_out, labels)
     return FileResult(n, n_labels, out, lab_out, time.perf_counter() - t0)
+
+
+async def publish_scenario(
+    settings: Settings,
+    scenario: str = "default",
+    *,
+    seed: int | None = None,
+    duration_s: float | None = None,
+    speed: float | None = None,
+    follow: bool = True,
+    register: bool = True,
+    faults: Faults | None = None,
+    stop: asyncio.Event | None = None,
+    clock: Clock = system_clock,
+) -> PublishCounts:
+    """Register (optionally) and publish a scenario; with ``follow`` it goes on in real time until ``stop``.
+
+    This is what ``vigie up`` needs: ``await publish_scenario(settings, stop=stop)`` publishes the default scenario's
+    history at once, then keeps the fleet live.
+    """
+    from simulators._publish import Publisher  # noqa: PLC0415 - aiomqtt only when publishing
+    from simulators._register import register_fleet  # noqa: PLC0415
+    from vigie.db import connect  # noqa: PLC0415
+
+    spec = load_scenario(scenario)
+    run_seed = spec.seed if seed is None else seed
+    span = timeline(
+        spec, duration_s=duration_s, end=None, clock=clock, horizon_s=settings.ingest_past_horizon_days * DAY_S
+    )
+    engine = Engine(spec, seed=run_seed, start=span.start, end=span.end)
+    if register:
+
+        def do_register() -> None:
+            with connect(settings.dsn) as conn:
+                register_fleet(conn, engine.fleet)
+
+        await asyncio.to_thread(do_register)
+    publisher = Publisher(settings, engine, speed=speed, faults=faults or Faults(), clock=clock)
+    return await publisher.run(follow=follow, stop=stop)

@@ -175,3 +175,14 @@ def test_week100_generates_in_under_30_seconds(tmp_path: Path) -> None:
     print(f"week100: {result.readings} readings, {result.labels} labels in {result.seconds:.2f} s")
     assert result.readings > 100_000
     assert result.seconds < 30
+
+
+async def test_publish_scenario_registers_and_publishes(settings: Settings, small: Path) -> None:
+    """The entry point for `vigie up`: register, publish the history, stop (no follow here)."""
+    from simulators._run import publish_scenario
+
+    counts = await publish_scenario(settings, str(small), follow=False)
+    assert counts.messages > 0
+    assert counts.devices == 2
+    with psycopg.connect(settings.dsn) as conn:
+        assert conn.execute("SELECT count(*) FROM devices").fetchone() == (2,)
