@@ -12,7 +12,7 @@ import pandas as pd
 
 from analytics._baseline import rolling_baseline
 from analytics._errors import NoDataError
-from analytics._series import FloatArray, clean_series, daily_sum, metric_series
+from analytics._series import FloatArray, clean_series, daily_sum, data_span, day_length_h, hours_covered, metric_series
 
 
 def milking_table(readings: pd.DataFrame) -> pd.DataFrame:
@@ -61,16 +61,30 @@ def cow_daily(
     flagged: pd.Series[bool] | None = None,
     window: int = 7,
     min_days: int = 3,
+    span: tuple[pd.Timestamp, pd.Timestamp] | None = None,
 ) -> pd.DataFrame:
     """Daily milk (see :func:`daily_milk`) and rumination (min/day), each with the cow's rolling baseline (median of
-    the last ``window`` unflagged days) and percent of baseline. Visit frequency is ``milkings`` per day."""
+    the last ``window`` unflagged complete days) and percent of baseline. Visit frequency is ``milkings`` per day.
+
+    ``hours`` and ``complete`` say how much of each day the data cover (``span`` when given, else first to last
+    reading). Partial days stay out of every baseline; their milkings and rumination get NaN ``*_pct_baseline`` (a day
+    in progress is not a drop), while ``yield_24h``, a rate, stays comparable.
+    """
     out = daily_milk(milking_table(readings), tz=tz)
     rumination = daily_sum(clean_series(metric_series(readings, "rumination")), tz)
     out["rumination_min"] = rumination.reindex(out.index) if not rumination.empty else np.nan
+    start, end = span if span is not None else data_span(readings)
+    days = pd.DatetimeIndex(out.index)
+    out["hours"] = hours_covered(days, start, end, tz)
+    out["complete"] = out["hours"] >= day_length_h(days, tz) - 1e-9
+    excluded = ~out["complete"]
+    if flagged is not None:
+        excluded |= flagged.reindex(days, fill_value=False).astype(bool)
     for col in ("yield_24h", "milkings", "rumination_min"):
-        base = rolling_baseline(out[col], window=window, min_days=min_days, flagged=flagged)
+        base = rolling_baseline(out[col], window=window, min_days=min_days, flagged=excluded)
         out[f"{col}_baseline"] = base
-        out[f"{col}_pct_baseline"] = (100.0 * out[col] / base).where(base > 0)
+        valid = (base > 0) if col == "yield_24h" else (base > 0) & out["complete"]
+        out[f"{col}_pct_baseline"] = (100.0 * out[col] / base).where(valid)
     return out
 
 

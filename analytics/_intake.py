@@ -13,7 +13,7 @@ import pandas as pd
 
 from analytics._baseline import rolling_baseline
 from analytics._errors import NoDataError
-from analytics._series import clean_series, daily_sum, metric_series
+from analytics._series import clean_series, daily_sum, data_span, day_length_h, hours_covered, metric_series
 
 INTAKE_METRICS = {
     "forage_kg": "feed_intake",
@@ -30,6 +30,7 @@ def daily_intake(
     flagged: pd.Series[bool] | None = None,
     window: int = 7,
     min_days: int = 3,
+    span: tuple[pd.Timestamp, pd.Timestamp] | None = None,
 ) -> pd.DataFrame:
     """One row per calendar day from the first to the last reading (days without a visit count as zero intake).
 
@@ -38,6 +39,11 @@ def daily_intake(
     it); ``intake_pct_bw`` ((forage + concentrate) ÷ body weight * 100, as fed); for forage, concentrate, water and
     rate a ``*_baseline`` (median of the last ``window`` unflagged days) and ``*_pct_baseline`` (today ÷ baseline *
     100). ``flagged`` marks days (index = local midnight) to leave out of baselines.
+
+    ``hours`` is how much of each day the data cover: ``span`` (the ``[start, end)`` that was loaded) when given, else
+    the first to the last reading. ``complete`` days are fully covered. A partial day (the first and last days of a
+    recording or window, "today so far") never enters a baseline and gets NaN ``*_pct_baseline``: its totals would
+    read as a fall in intake. Prorate with ``hours`` to judge a day in progress.
     """
     sums = {col: daily_sum(clean_series(metric_series(readings, m)), tz) for col, m in INTAKE_METRICS.items()}
     present = [s for s in sums.values() if not s.empty]
@@ -45,8 +51,14 @@ def daily_intake(
         raise NoDataError("no intake reading (feed_intake, concentrate_intake, water_intake, eating_time)")
     first = min(s.index.min() for s in present)
     last = max(s.index.max() for s in present)
+    if span is not None:
+        first = min(first, span[0].tz_convert(tz).tz_localize(None).normalize())
+        last = max(last, (span[1] - pd.Timedelta(1, unit="ns")).tz_convert(tz).tz_localize(None).normalize())
     days = pd.date_range(first, last, freq="D", name="day")
     out = pd.DataFrame({col: s.reindex(days, fill_value=0.0) for col, s in sums.items()}, index=days)
+    start, end = span if span is not None else data_span(readings)
+    out["hours"] = hours_covered(days, start, end, tz)
+    out["complete"] = out["hours"] >= day_length_h(days, tz) - 1e-9
     hours = out["eating_min"] / 60.0
     out["eating_rate_kg_h"] = (out["forage_kg"] / hours).where(hours > 0)
 
@@ -62,10 +74,13 @@ def daily_intake(
         )
     out["intake_pct_bw"] = 100.0 * (out["forage_kg"] + out["concentrate_kg"]) / out["body_weight_kg"]
 
+    excluded = ~out["complete"]
+    if flagged is not None:
+        excluded |= flagged.reindex(days, fill_value=False).astype(bool)
     for col in ("forage_kg", "concentrate_kg", "water_l", "eating_rate_kg_h"):
-        base = rolling_baseline(out[col], window=window, min_days=min_days, flagged=flagged)
+        base = rolling_baseline(out[col], window=window, min_days=min_days, flagged=excluded)
         out[f"{col}_baseline"] = base
-        out[f"{col}_pct_baseline"] = (100.0 * out[col] / base).where(base > 0)
+        out[f"{col}_pct_baseline"] = (100.0 * out[col] / base).where((base > 0) & out["complete"])
     return out
 
 

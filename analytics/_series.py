@@ -73,3 +73,31 @@ def daily_sum(series: pd.Series[float], tz: str = "UTC") -> pd.Series[float]:
     local = series.copy()
     local.index = pd.DatetimeIndex(series.index).tz_convert(tz).tz_localize(None).normalize()
     return local.groupby(level=0).sum()
+
+
+def hours_covered(days: pd.DatetimeIndex, start: pd.Timestamp, end: pd.Timestamp, tz: str = "UTC") -> pd.Series[float]:
+    """Hours of each local day (tz-naive midnights of ``tz``) that fall inside ``[start, end)`` (tz-aware).
+
+    A day at the edge of a recording or of a query window is partial: its totals are not comparable with full days.
+    Days are 24 h long except across a daylight-saving change (23 h or 25 h).
+    """
+    local_start = pd.DatetimeIndex(days).tz_localize(tz, ambiguous="NaT", nonexistent="shift_forward")
+    local_end = (pd.DatetimeIndex(days) + pd.Timedelta(days=1)).tz_localize(
+        tz, ambiguous="NaT", nonexistent="shift_forward"
+    )
+    lo = np.maximum(local_start.as_unit("ns").asi8, start.as_unit("ns").value)
+    hi = np.minimum(local_end.as_unit("ns").asi8, end.as_unit("ns").value)
+    return pd.Series(np.clip(hi - lo, 0, None) / NS_PER_H, index=days, dtype="float64")
+
+
+def day_length_h(days: pd.DatetimeIndex, tz: str = "UTC") -> pd.Series[float]:
+    """Length of each local day in hours (24, or 23/25 across a daylight-saving change)."""
+    start = pd.DatetimeIndex(days).tz_localize(tz, ambiguous="NaT", nonexistent="shift_forward")
+    end = (pd.DatetimeIndex(days) + pd.Timedelta(days=1)).tz_localize(tz, ambiguous="NaT", nonexistent="shift_forward")
+    return pd.Series((end.as_unit("ns").asi8 - start.as_unit("ns").asi8) / NS_PER_H, index=days, dtype="float64")
+
+
+def data_span(readings: pd.DataFrame) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """``[first reading, just after the last one)`` of a readings frame."""
+    times = pd.DatetimeIndex(readings["time"])
+    return pd.Timestamp(times.min()), pd.Timestamp(times.max()) + pd.Timedelta(1, unit="ns")

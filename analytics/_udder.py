@@ -66,7 +66,8 @@ def fat_protein_ratio(readings: pd.DataFrame, *, tz: str = "UTC", days: int = 5)
         _slope(day_number.iloc[max(0, i - days + 1) : i + 1], daily.iloc[max(0, i - days + 1) : i + 1])
         for i in range(len(daily))
     ]
-    return pd.DataFrame({"fp": daily, "fp_mean": fp_mean, "fp_slope": slopes}, index=daily.index)
+    index = pd.DatetimeIndex(daily.index, name="day")
+    return pd.DataFrame({"fp": daily.to_numpy(), "fp_mean": fp_mean.to_numpy(), "fp_slope": slopes}, index=index)
 
 
 def _slope(x: pd.Series[float], y: pd.Series[float]) -> float:

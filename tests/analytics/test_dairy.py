@@ -78,7 +78,7 @@ def cow(days: int = 10, lame_from: int = 9) -> pd.DataFrame:
 
 
 def test_cow_daily_visits_and_rumination_baselines() -> None:
-    out = cow_daily(cow())
+    out = cow_daily(cow(), span=(T0, T0 + pd.Timedelta(days=10)))
     assert out["milkings"].tolist() == [3.0] * 9 + [1.0]
     assert out["yield_24h"].tolist() == pytest.approx([30.0] * 10)  # 1.25 kg/h whatever the interval
     assert out["rumination_min"].tolist() == [480.0] * 9 + [300.0]
@@ -168,3 +168,13 @@ def test_fat_protein_ratio_trend() -> None:
     assert out["fp_slope"].iloc[2] == pytest.approx(0.1375)  # least squares over days 0, 1, 2
     with pytest.raises(NoDataError):
         fat_protein_ratio(frame([(0, "milk_fat", 4.0)]))
+
+
+def test_cow_daily_partial_last_day() -> None:
+    out = cow_daily(cow())  # data end at 22:00 on the last day (last rumination report)
+    assert out["complete"].tolist() == [True] * 9 + [False]
+    assert out["hours"].iloc[9] == pytest.approx(22.0, abs=1e-6)
+    last = out.iloc[9]
+    assert np.isnan(last["milkings_pct_baseline"])  # a day in progress is not a drop in visits
+    assert np.isnan(last["rumination_min_pct_baseline"])
+    assert last["yield_24h_pct_baseline"] == pytest.approx(100.0)  # a rate stays comparable

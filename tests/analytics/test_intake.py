@@ -134,3 +134,45 @@ def test_meal_pattern_when_eating_at_unusual_hours_or_not_at_all() -> None:
     assert out.iloc[4]["longest_fast_usual_h"] == 16.0
     with pytest.raises(NoDataError):
         hourly_profile(frame([(0, "water_intake", 1.0)]))
+
+
+def test_partial_days_at_the_edges() -> None:
+    data = horse(colic_days=())
+    out = daily_intake(data)
+    # the data run from day 0 06:00 to day 10 20:00 (the last water visit)
+    assert out["hours"].iloc[0] == pytest.approx(18.0)
+    assert out["hours"].iloc[10] == pytest.approx(20.0, abs=1e-6)
+    assert out["complete"].tolist() == [False] + [True] * 9 + [False]
+    assert np.isnan(out["forage_kg_pct_baseline"].iloc[10])  # a day in progress is not a fall in intake
+    assert out["forage_kg_pct_baseline"].iloc[9] == 100.0
+    # with the loaded window given, full days are complete even if the horse ate late
+    span = (T0, T0 + pd.Timedelta(days=11))
+    full = daily_intake(data, span=span)
+    assert full["complete"].all()
+    # a window running into a day without any visit adds that day, with zero intake
+    longer = daily_intake(data, span=(T0, T0 + pd.Timedelta(days=12)))
+    assert len(longer) == 12
+    assert longer["forage_kg"].iloc[11] == 0.0
+    assert longer["forage_kg_pct_baseline"].iloc[11] == 0.0
+
+
+def test_partial_day_does_not_enter_the_baseline() -> None:
+    # two full days at 6 kg, then a partial day at 1 kg (the recording stops at 07:00), then full days again
+    rows = usual_day(0) + usual_day(1) + [(2 * D + 6 * H, "feed_intake", 1.0)]
+    out = daily_intake(frame(rows), window=3, min_days=1, span=(T0, T0 + pd.Timedelta(days=2, hours=7)))
+    assert out["complete"].tolist() == [True, True, False]
+    assert out["hours"].iloc[2] == pytest.approx(7.0)
+    assert out["forage_kg_baseline"].iloc[2] == 6.0
+    assert np.isnan(out["forage_kg_pct_baseline"].iloc[2])
+
+
+def test_daylight_saving_day_is_23_hours() -> None:
+    paris_day = pd.Timestamp("2026-03-29T00:00:00", tz="Europe/Paris")  # clocks go forward at 02:00
+    start = paris_day.tz_convert("UTC")
+    rows = pd.DataFrame(
+        {"time": [start + pd.Timedelta(hours=h) for h in (1, 12)], "metric": "feed_intake", "value": [2.0, 3.0]}
+    )
+    out = daily_intake(rows, tz="Europe/Paris", span=(start, start + pd.Timedelta(hours=23)))
+    assert len(out) == 1
+    assert out["hours"].iloc[0] == pytest.approx(23.0)
+    assert bool(out["complete"].iloc[0])
