@@ -73,6 +73,9 @@ class Pacing:
 def client_for(settings: Settings, client_id: str, *, will_topic: str | None = None) -> aiomqtt.Client:
     """An aiomqtt client for the settings' broker (with a retained ``offline`` Last Will on ``will_topic``)."""
     addr = settings.mqtt
+    client_logger = logging.getLogger("simulators.aiomqtt")
+    # aiomqtt warns at every publish beyond 10 in flight; the publisher keeps up to MAX_IN_FLIGHT on purpose
+    client_logger.setLevel(logging.ERROR)
     will = aiomqtt.Will(will_topic, b"offline", qos=1, retain=True) if will_topic else None
     return aiomqtt.Client(
         addr.host,
@@ -81,6 +84,7 @@ def client_for(settings: Settings, client_id: str, *, will_topic: str | None = N
         password=addr.password,
         identifier=client_id,
         will=will,
+        logger=client_logger,
         max_inflight_messages=100,
         timeout=30,
     )
