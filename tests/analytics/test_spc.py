@@ -62,3 +62,20 @@ def test_cusum_missing_values_and_bad_sigma() -> None:
     assert out.lower == pytest.approx([0.5, 0.5, 1.0])
     with pytest.raises(AnalyticsError):
         cusum(np.array([1.0]), sigma=-1.0)
+
+
+def test_lower_cusum_on_wood_residuals_catches_a_yield_drop() -> None:
+    # the chain the yield-drop rule uses: Wood forecast → residuals → CUSUM in units of the fit's RMSE
+    from analytics import fit_wood, wood, wood_residuals
+
+    rng = np.random.default_rng(8)
+    t = np.arange(1.0, 121.0)
+    milk = wood(t, 22.3, 0.2, 0.004) * rng.normal(1.0, 0.03, t.size)
+    fit = fit_wood(t[:90], milk[:90])  # history up to day 90
+    milk[100:] *= 0.85  # from day 101 the cow gives 15 % less (mastitis, lameness...)
+    chart = cusum(wood_residuals(fit, t, milk)[90:], sigma=fit.rmse, k=0.5, h=5.0)
+    first = int(np.argmax(chart.alarm_lower))
+    assert chart.alarm_lower.any()
+    assert 10 <= first <= 13  # within 3 days of the drop at index 10
+    assert not chart.alarm_lower[:10].any()
+    assert not chart.alarm_upper.any()
