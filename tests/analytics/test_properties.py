@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -21,17 +22,14 @@ def test_cgm_summary_invariants(rows: list[tuple[int, float]], low: float, width
     minutes = [m for m, _ in rows]
     values = [v for _, v in rows]
     out = cgm_summary(series(minutes, values), GlucoseRange(low, low + width))
-    assert (
-        out.pct_in_range + out.pct_below + out.pct_above == np.float64(100.0)
-        or abs(out.pct_in_range + out.pct_below + out.pct_above - 100.0) < 1e-9
-    )
+    assert abs(out.pct_in_range + out.pct_below + out.pct_above - 100.0) < 1e-9
     assert abs(out.time_in_range + out.time_below + out.time_above - 100.0) < 1e-9
     clean = pd.Series(values, index=minutes).groupby(level=0).mean()
     assert out.n == len(clean)
     assert clean.min() - 1e-9 <= out.mean <= clean.max() + 1e-9
     assert out.coverage is None or 0.0 <= out.coverage <= 100.0
     reversed_out = cgm_summary(series(minutes[::-1], values[::-1]), GlucoseRange(low, low + width))
-    assert reversed_out.mean == out.mean or abs(reversed_out.mean - out.mean) < 1e-9
+    assert abs(reversed_out.mean - out.mean) < 1e-9
     assert reversed_out.pct_below == out.pct_below
 
 
@@ -43,4 +41,4 @@ def test_baseline_is_a_median_of_earlier_days(values: list[float], window: int) 
     assert np.isnan(base.iloc[0])
     for i in range(1, len(values)):
         earlier = values[max(0, i - window) : i]
-        assert base.iloc[i] == np.median(earlier)
+        assert base.iloc[i] == pytest.approx(np.median(earlier))
