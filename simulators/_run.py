@@ -93,6 +93,15 @@ def generate_to_file(
     return FileResult(n, n_labels, out, lab_out, time.perf_counter() - t0)
 
 
+def write_run_labels(scenario: Scenario, path: Path, *, seed: int, span: Timeline, faults: list[str]) -> int:
+    """The labels a publishing run will produce (anomalies and reading-level faults), written to ``path``."""
+    from simulators._faults import parse_faults  # noqa: PLC0415
+
+    parsed = parse_faults(faults)
+    engine = Engine(scenario, seed=seed, start=span.start, end=span.end)
+    return write_labels(path, engine.labels(span.start, span.end) + fault_labels(engine.fleet, parsed))
+
+
 async def publish_scenario(
     settings: Settings,
     scenario: str = "default",

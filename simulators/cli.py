@@ -161,6 +161,10 @@ def simulate(
     end: Annotated[
         str | None, typer.Option(help="end of the timeline, RFC 3339 (default: now; never in the future)")
     ] = None,
+    labels: Annotated[
+        Path | None,
+        typer.Option(help="when publishing, also write the labels of the timeline's anomalies to this JSON-lines file"),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the final counts as JSON")] = False,
 ) -> None:
     """Simulate a fleet (CGMs on dogs and cats, horse feeders, a milking robot) with labelled anomalies.
@@ -206,6 +210,10 @@ def simulate(
             reg = do_register(conn, Fleet.build(spec, seed=run_seed, start=span.start, end=span.end))
         if not as_json:
             typer.echo(f"registered {reg['added']} new entries ({reg['skipped']} already there)")
+    if labels is not None:
+        from simulators._run import write_run_labels  # noqa: PLC0415
+
+        write_run_labels(spec, labels, seed=run_seed, span=span, faults=faults or [])
     counts = _publish(
         settings,
         spec,
