@@ -143,7 +143,9 @@ def cgm_summary(
     last = pd.Timestamp(index[-1])
     w_start, w_end = window if window is not None else (first, last)
     coverage = (
-        None if step is None else _coverage(minutes_since(index, w_start), step, w_end, w_start, window is not None)
+        None
+        if step is None
+        else coverage_pct(minutes_since(index, w_start), step, w_end, w_start, windowed=window is not None)
     )
 
     return CgmSummary(
@@ -166,7 +168,7 @@ def cgm_summary(
     )
 
 
-def _coverage(minutes: FloatArray, step: float, end: pd.Timestamp, start: pd.Timestamp, windowed: bool) -> float:
+def coverage_pct(minutes: FloatArray, step: float, end: pd.Timestamp, start: pd.Timestamp, *, windowed: bool) -> float:
     """Percent of expected readings present; ``minutes`` are the readings' offsets from ``start`` (sorted)."""
     gaps = np.diff(minutes)
     missing = float(np.maximum(np.round(gaps[gaps > step] / step) - 1.0, 0.0).sum())

@@ -23,7 +23,18 @@ import numpy as np
 import pandas as pd
 
 from analytics._artefacts import CompressionRule, artefact_mask
-from analytics._series import NS_PER_H, NS_PER_MIN, BoolArray, FloatArray, IntArray, clean_series, ns_of, values_of
+from analytics._cgm import coverage_pct
+from analytics._series import (
+    NS_PER_H,
+    NS_PER_MIN,
+    BoolArray,
+    FloatArray,
+    IntArray,
+    clean_series,
+    median_interval_min,
+    ns_of,
+    values_of,
+)
 from analytics._units import to_glucose_unit
 
 NADIR_LOW = "nadir_below_target"
@@ -72,6 +83,7 @@ class CycleAnalysis:
     duration_censored: bool
     mean: float | None
     nadir_excl_artefacts: float | None = None
+    coverage: float | None = None
     flags: tuple[str, ...] = field(default=())
 
     def to_dict(self, unit: str = "mg/dL") -> dict[str, Any]:
@@ -98,6 +110,7 @@ class CycleAnalysis:
             "duration_censored": self.duration_censored,
             "mean": g(self.mean),
             "nadir_excl_artefacts": g(self.nadir_excl_artefacts),
+            "coverage": self.coverage,
             "flags": list(self.flags),
         }
 
@@ -119,6 +132,7 @@ def analyse_cycles(
     v = values_of(series)
     inj_ns = ns_of(doses.index)
     compression = artefact_mask(ns, v, targets.compression)
+    step = median_interval_min(pd.DatetimeIndex(series.index))
     tz = series.index.tz if isinstance(series.index, pd.DatetimeIndex) and series.index.tz else "UTC"
     out: list[CycleAnalysis] = []
     max_cycle = int(targets.max_cycle_h * NS_PER_H)
@@ -135,6 +149,7 @@ def analyse_cycles(
                 v,
                 compression,
                 (int(start), end, last),
+                step,
                 None if np.isnan(dose_value) else dose_value,
                 targets,
                 str(tz),
@@ -152,6 +167,7 @@ def _analyse_one(
     v: FloatArray,
     compression: BoolArray,
     span: tuple[int, int, bool],
+    step: float | None,
     dose: float | None,
     targets: CurveTargets,
     tz: str,
@@ -227,8 +243,17 @@ def _analyse_one(
         duration_censored=censored,
         mean=float(seg.mean()),
         nadir_excl_artefacts=float(clean.min()) if clean.size else None,
+        coverage=_cycle_coverage(seg_ns, start, end, step),
         flags=tuple(flags),
     )
+
+
+def _cycle_coverage(seg_ns: IntArray, start: int, end: int, step: float | None) -> float | None:
+    """Percent of the expected readings of the cycle that are present (None without a sampling interval)."""
+    if step is None or end <= start:
+        return None
+    minutes = np.asarray((seg_ns - start) / NS_PER_MIN, dtype=np.float64)
+    return coverage_pct(minutes, step, pd.Timestamp(end, tz="UTC"), pd.Timestamp(start, tz="UTC"), windowed=True)
 
 
 def _pre_insulin(ns: IntArray, v: FloatArray, start: int, lo: int, targets: CurveTargets) -> float | None:

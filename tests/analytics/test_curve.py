@@ -211,3 +211,16 @@ def test_custom_targets_and_units() -> None:
     assert d["pre_insulin"] == pytest.approx(300 / 18, abs=0.005)
     assert a.to_dict("g/L")["peak"] == pytest.approx(3.1)
     assert d["flags"] == [NADIR_LOW]
+
+
+def test_cycle_coverage() -> None:
+    a, b, c = analyse_cycles(glucose(), injections())
+    assert (a.coverage, b.coverage, c.coverage) == (100.0, 100.0, 100.0)
+    holes = glucose().drop(glucose().index[[14, 15, 16]])  # 3 of cycle B's 12 hourly readings missing
+    _, b, _ = analyse_cycles(holes, injections())
+    assert b.coverage == pytest.approx(75.0)
+    assert b.to_dict()["coverage"] == pytest.approx(75.0)
+    # a cycle whose readings stop after 3 h: 3 of 12 expected
+    short = series([h * 60 for h in (0, 1, 2, 12)], [300.0, 250.0, 200.0, 310.0])
+    first, _ = analyse_cycles(short, injections([0, 12]))
+    assert first.coverage == pytest.approx(25.0)
