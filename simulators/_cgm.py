@@ -20,7 +20,7 @@ from simulators._anomalies import Anomaly, envelope, of_animal
 from simulators._fleet import Fleet, Label
 from simulators._readings import Readings, code, enum_code
 from simulators._scenario import Device
-from simulators._time import DAY_S, HOUR_S, MINUTE_S, rfc3339_one
+from simulators._time import DAY_S, HOUR_S, MINUTE_S, parse_moment, rfc3339_one
 from simulators.errors import ScenarioError
 
 F64 = NDArray[np.float64]
@@ -103,9 +103,18 @@ class _Pet:
     interval_s: int
     mode: str
     compressions_per_night: float
+    outages_per_day: float
+    sensor_start: float | None
     amplitude: float = 0.0
     baseline: float = 0.0
     sensors: NDArray[np.float64] | None = None  # rows: start, end, early-failure flag
+
+
+def _rate(device: Device, key: str, default: float) -> float:
+    value = device.params.get(key, default)
+    if not isinstance(value, int | float) or isinstance(value, bool) or not 0 <= value <= 10:
+        raise ScenarioError(f"device {device.id}: {key} must be a number between 0 and 10")
+    return float(value)
 
 
 def _hhmm(value: Any) -> float:
@@ -183,7 +192,9 @@ class CgmSimulator:
             dropout=float(rng.uniform(0.01, 0.05)),
             interval_s=interval_min * MINUTE_S,
             mode=mode,
-            compressions_per_night=float(device.params.get("compression_per_night", 0.3)),
+            compressions_per_night=_rate(device, "compression_per_night", 0.3),
+            outages_per_day=_rate(device, "outages_per_day", 0.3),
+            sensor_start=self._moment(device, "sensor_start"),
         )
         self._calibrate(pet)
         pet.sensors = self._sensors(pet)
@@ -215,15 +226,36 @@ class CgmSimulator:
         pet.amplitude = float(a)
         pet.baseline = float(pet.pre + a * e[i_pre] - m[i_pre])
 
+    def _moment(self, device: Device, key: str) -> float | None:
+        value = device.params.get(key)
+        if value is None:
+            return None
+        try:
+            return parse_moment(str(value), start=self.fleet.start, end=self.fleet.end)
+        except ValueError as exc:
+            raise ScenarioError(f"device {device.id}: {key}: {exc}") from None
+
     def _sensors(self, pet: _Pet) -> NDArray[np.float64]:
-        """Sensor wear periods: start, end, early-failure flag (Weibull life, median 10 d, at most 14 d) [S/D]."""
+        """Sensor wear periods: start, end, early-failure flag (Weibull life, median 10 d, at most 14 d) [S/D].
+
+        With ``sensor_start`` a fresh sensor goes on at that moment and lasts its full 14 days (demos need a sensor
+        that is surely there); the sensors before it are drawn backwards from it.
+        """
         rng = self.fleet.rng(pet.animal_id, 3)
         n = 96
         life = np.minimum(rng.weibull(3.0, n) * 10 * DAY_S / np.log(2) ** (1 / 3), MAX_LIFE_S)
         life = np.maximum(life, 6 * HOUR_S)
         gap = rng.uniform(2, 30, n) * HOUR_S
-        first = self.fleet.first_day * DAY_S - rng.uniform(0, 12 * DAY_S)
-        starts = first + np.concatenate([[0.0], np.cumsum(life + gap)[:-1]])
+        if pet.sensor_start is None:
+            first = self.fleet.first_day * DAY_S - rng.uniform(0, 12 * DAY_S)
+            starts = first + np.concatenate([[0.0], np.cumsum(life + gap)[:-1]])
+        else:
+            half = n // 2
+            life[half] = MAX_LIFE_S
+            back = np.cumsum((life[:half] + gap[:half])[::-1])[::-1]
+            starts = np.concatenate(
+                [pet.sensor_start - back, pet.sensor_start + np.concatenate([[0.0], np.cumsum((life + gap)[half:-1])])]
+            )
         early = (life < MAX_LIFE_S - HOUR_S).astype(np.float64)
         return np.stack([starts, starts + life, early], axis=1)
 
@@ -333,7 +365,7 @@ class CgmSimulator:
         lost = np.zeros(t.size, dtype=bool)
         for d in (day - 1, day):
             rng = self.fleet.rng(pet.animal_id, 8, d)
-            for _ in range(int(rng.poisson(0.3))):
+            for _ in range(int(rng.poisson(pet.outages_per_day))):
                 off0 = d * DAY_S + rng.uniform(0, DAY_S)
                 off1 = off0 + rng.uniform(0.5, 10) * HOUR_S
                 inside = (t >= off0) & (t < off1)

@@ -229,3 +229,18 @@ def test_missed_and_double_doses_change_the_logged_injections() -> None:
     assert d.max() == 2 * d0.max()
     _, r1, r0 = _with_and_without("missed_dose", "end-2d", duration="12h")
     assert series(r1, "insulin_dose")[1].size == series(r0, "insulin_dose")[1].size - 1
+
+
+def test_sensor_start_puts_a_fresh_full_life_sensor_at_that_moment() -> None:
+    r = scenario_raw([DOG], [cgm(5, sensor_start="end-3d", outages_per_day=0)])
+    e, readings = measured(r, days=8, seed=9)
+    pet = e.simulators[0].pets[0]  # type: ignore[attr-defined]
+    fresh = np.flatnonzero(pet.sensors[:, 0] == END - 3 * DAY_S)
+    assert fresh.size == 1
+    i = int(fresh[0])
+    assert pet.sensors[i, 1] - pet.sensors[i, 0] == 14 * DAY_S
+    assert np.all(pet.sensors[1:, 0] >= pet.sensors[:-1, 1])  # sensors never overlap
+    glucose = readings.of_metric("glucose")
+    assert np.all(glucose.sent - glucose.t <= 10)  # no phone outage: everything streamed
+    t = glucose.t[glucose.t >= END - 3 * DAY_S + 3600]
+    assert t.size >= 0.9 * (3 * DAY_S - 3600) / 300  # covered apart from the random 1-5 % dropouts

@@ -181,14 +181,16 @@ def test_time_model_never_in_the_future_nor_beyond_the_horizon() -> None:
         timeline(sc, duration_s=30 * DAY_S, end=None, clock=fixed_clock(now))
 
 
-def test_default_scenario_has_a_hypoglycaemia_that_is_visible_at_once() -> None:
-    """The `vigie up` scenario: a dog reads < 60 mg/dL for ≥ 15 min in the last 30 minutes before now."""
+@pytest.mark.parametrize("shift_days", [0.0, 3.7, 11.2, 19.9])
+def test_default_scenario_has_a_hypoglycaemia_that_is_visible_at_once(shift_days: float) -> None:
+    """The `vigie up` scenario: a dog reads < 60 mg/dL for ≥ 15 min in the last 30 minutes before now, any day."""
+    end = END + shift_days * DAY_S
     sc = load_scenario("default")
     assert {a.species for a in sc.animals} >= {"dog", "cat", "horse", "cow"}
     assert sum(a.species == "cow" for a in sc.animals) == 60
     assert len([d for d in sc.devices if d.kind == "milking"]) == 1
-    e = Engine(sc, seed=sc.seed, start=END - 2 * DAY_S, end=END)
-    r = e.measured(END - 30 * 60, END).of_metric("glucose")
+    e = Engine(sc, seed=sc.seed, start=end - 2 * DAY_S, end=end)
+    r = e.measured(end - 30 * 60, end).of_metric("glucose")
     dog = e.fleet.animal_index["rex"]
     assert (r.value[r.animal == dog] < 60).sum() >= 3
 
