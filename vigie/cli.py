@@ -7,6 +7,7 @@ heavy libraries inside the command functions so that ``vigie --help`` stays fast
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import sys
@@ -306,8 +307,9 @@ def up(
     raise typer.Exit(asyncio.run(run_up(settings_of(ctx), scenario, speed)))
 
 
+@functools.cache
 def _wire_stages() -> None:
-    """Each stage package contributes its commands (imported here so that vigie stays one entry point)."""
+    """Each stage package contributes its commands, once (imported here so that vigie stays one entry point)."""
     from analytics import cli as analytics_cli  # noqa: PLC0415
     from dashboards import cli as dashboards_cli  # noqa: PLC0415
     from ingest import cli as ingest_cli  # noqa: PLC0415
