@@ -164,12 +164,15 @@ class Publisher:
             if self.progress is not None:
                 self.progress(self.counts.messages, total)
 
-        async with asyncio.TaskGroup() as tg:
-            for msg in messages:
-                if not await self._wait_until(pacing.due(msg.sent), stop):
-                    break
-                await sem.acquire()
-                tg.create_task(one(msg), name=f"simulate.publish-{msg.device}")
+        try:
+            async with asyncio.TaskGroup() as tg:
+                for msg in messages:
+                    if not await self._wait_until(pacing.due(msg.sent), stop):
+                        break
+                    await sem.acquire()
+                    tg.create_task(one(msg), name=f"simulate.publish-{msg.device}")
+        except* SimulatorError as group:  # one line for the user, not an exception group
+            raise group.exceptions[0] from None
 
     async def run(self, *, follow: bool = False, stop: asyncio.Event | None = None) -> PublishCounts:
         """Publish the timeline, then (``follow``) go on in real time until ``stop`` is set."""

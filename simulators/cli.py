@@ -169,8 +169,7 @@ def simulate(
 ) -> None:
     """Simulate a fleet (CGMs on dogs and cats, horse feeders, a milking robot) with labelled anomalies.
 
-    The timeline ends now and lasts --duration; it is published over MQTT as the devices would (QoS 1, retained
-    status, one connection per device) at --speed until it catches up with the clock, or written with --out.
+    The timeline ends now and lasts --duration. It is published over MQTT as the devices would (QoS 1, retained status, one connection per device) at --speed until it catches up with the clock, or written to a file with --out.
     """
     from simulators._run import generate_to_file, timeline  # noqa: PLC0415
     from simulators.errors import ScenarioError  # noqa: PLC0415
