@@ -85,6 +85,23 @@ RECIPES: dict[str, Recipe] = {
             claim="sensor reads 30-60 % low for 10-40 min, truth unchanged",
         ),
         Recipe("sensor_dropout", "data_gap", PETS, _h(3, 8), claim="no readings"),
+        Recipe("sensor_detach", "device_fault", PETS, _h(6, 36), claim="the sensor falls off: no readings"),
+        Recipe(
+            "dka_prodrome",
+            "hyperglycemia",
+            PETS,
+            _h(24, 48),
+            {"rise": (200, 300), "eaten": (0.0, 0.3)},
+            claim="> 400 mg/dL with anorexia",
+        ),
+        Recipe(
+            "remission_onset",
+            "glycemic_control",
+            ("cat",),
+            _h(30 * 24, 60 * 24),
+            {"gain": (0.5, 1.0), "drop": (60, 120)},
+            claim="endogenous insulin rises: repeated lows at a stable dose",
+        ),
         # horses, ponies and donkeys at a feeder (§7.2)
         Recipe(
             "colic_acute",
@@ -119,6 +136,15 @@ RECIPES: dict[str, Recipe] = {
             claim="intake -50 % for >= 24 h",
         ),
         Recipe("water_freeze", "water_intake_drop", EQUINES, _h(24, 48), {"level": (0.55, 0.65)}, claim="water -40 %"),
+        Recipe(
+            "diet_change",
+            "feed_intake_drop",
+            EQUINES,
+            _h(72, 120),
+            {"drop": (0.1, 0.2)},
+            claim="new hay batch: transient intake -10 to -20 %",
+        ),
+        Recipe("feeder_fault", "device_fault", EQUINES, _h(6, 24), claim="flat-line scale: intake reads 0"),
         # dairy cows on a milking robot (§7.3)
         Recipe(
             "mastitis_clinical",
@@ -164,6 +190,30 @@ RECIPES: dict[str, Recipe] = {
                 "activity_drop": (0.2, 0.4),
             },
             claim="visits -20-40 %, yield -5-10 %, duration +5-10 %",
+        ),
+        Recipe(
+            "heat_stress",
+            "milk_yield_drop",
+            COWS,
+            _h(72, 120),
+            {"yield_drop": (0.05, 0.10), "rumination_drop": (0.1, 0.2)},
+            claim="yield -5-10 %, rumination down (THI); give animal = 'herd-*' for the herd",
+        ),
+        Recipe(
+            "feed_issue",
+            "milk_yield_drop",
+            COWS,
+            _h(72, 168),
+            {"yield_drop": (0.05, 0.10), "rumination_drop": (0.05, 0.15)},
+            claim="ration problem: yield -5-10 %, rumination down",
+        ),
+        Recipe(
+            "ec_drift",
+            "device_fault",
+            COWS,
+            _h(14 * 24),
+            {"rate": (0.4, 0.6)},
+            claim="conductivity sensor drifts +0.5 mS/cm per week",
         ),
         Recipe(
             "estrus", "estrus", COWS, _h(8, 9), {"factor": (2.3, 3.0), "yield_drop": (0.0, 0.05)}, claim="activity x2-3"

@@ -268,7 +268,8 @@ class CgmSimulator:
         times = np.array([base + r + rng.normal(0, 15 * MINUTE_S) for r in pet.routine_s])
         doses = np.full(times.size, pet.dose_u)
         eaten = np.clip(rng.normal(1.0, 0.08, times.size), 0.6, 1.1)
-        for a in of_animal(self.fleet.anomalies, pet.animal_id, "missed_dose", "double_dose", "inappetence"):
+        recipes = ("missed_dose", "double_dose", "inappetence", "dka_prodrome")
+        for a in of_animal(self.fleet.anomalies, pet.animal_id, *recipes):
             inside = (times >= a.start) & (times <= a.end)
             if a.recipe == "missed_dose":
                 doses[inside] = 0.0
@@ -319,6 +320,14 @@ class CgmSimulator:
                 extra -= envelope(t, a.start, a.end, 2 * HOUR_S, 2 * HOUR_S) * a.f("fasting_drop")
             elif a.recipe == "stress_day":
                 extra += envelope(t, a.start, a.end, 30 * MINUTE_S, HOUR_S) * a.f("rise")
+            elif a.recipe == "dka_prodrome":  # relative insulin deficiency and counter-regulation
+                w = envelope(t, a.start, a.end, 12 * HOUR_S, 2 * HOUR_S)
+                efficacy -= 0.5 * w
+                extra += w * a.f("rise")
+            elif a.recipe == "remission_onset":  # beta cells recover: more insulin effect, lower baseline
+                w = envelope(t, a.start, a.end, a.end - a.start, 0.0)
+                efficacy *= 1 + w * a.f("gain")
+                extra -= w * a.f("drop")
         g = pet.baseline + off - pet.amplitude * sens * efficacy * e + pet.meal_peak * m + extra
         for a in anomalies:
             if a.recipe == "hypoglycaemia":
@@ -446,7 +455,7 @@ class CgmSimulator:
                 labels.append(a.label(self.fleet.device_ids[pet.device]))
         rng = self.fleet.rng(pet.animal_id, 11, day)
         keep = worn & (rng.random(samples.size) >= pet.dropout)
-        for a in of_animal(self.fleet.anomalies, pet.animal_id, "sensor_dropout"):
+        for a in of_animal(self.fleet.anomalies, pet.animal_id, "sensor_dropout", "sensor_detach"):
             keep &= (samples < a.start) | (samples > a.end)
         for i in np.flatnonzero((sensors[:-1, 1] >= base) & (sensors[:-1, 1] < base + DAY_S)):
             row = sensors[i]

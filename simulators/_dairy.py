@@ -173,6 +173,7 @@ class DairySimulator:
             "scc": np.zeros_like(t),
             "scc_target": np.zeros_like(t),
             "blood": np.zeros_like(t),
+            "ec_add": np.zeros_like(t),
         }
         for q in QUARTERS:
             fx[f"ec_{q}"] = one.copy()
@@ -206,6 +207,12 @@ class DairySimulator:
             fx["yield"] *= 1 - w * a.f("yield_drop")
             fx["duration"] *= 1 + w * a.f("duration_rise")
             fx["activity"] *= 1 - w * a.f("activity_drop")
+        elif a.recipe in ("heat_stress", "feed_issue"):
+            w = envelope(t, a.start, a.end, DAY_S, DAY_S)
+            fx["yield"] *= 1 - w * a.f("yield_drop")
+            fx["rumination"] *= 1 - w * a.f("rumination_drop")
+        elif a.recipe == "ec_drift":
+            fx["ec_add"] += np.where((t >= a.start) & (t <= a.end), (t - a.start) / (7 * DAY_S) * a.f("rate"), 0.0)
         elif a.recipe == "estrus":
             w = envelope(t, a.start, a.end, HOUR_S, HOUR_S)
             fx["activity"] *= 1 + w * (a.f("factor") - 1)
@@ -250,6 +257,7 @@ class DairySimulator:
         common = 1 + 0.04 * z[:, 5]
         ec = (cow.ec_base + cow.ec_offset[:, None]) * common * (1 + 0.01 * z[:, 6:10].T)
         ec *= np.stack([fx[f"ec_{q}"] for q in QUARTERS])
+        ec += fx["ec_add"]
         protein = cow.protein * (1 - 0.05 * fx["fp"]) + 0.04 * z[:, 10]
         fat = cow.fat + 0.08 * z[:, 11]
         fat = fat + fx["fp"] * (fx["fp_target"] * protein - fat)

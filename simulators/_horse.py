@@ -89,12 +89,13 @@ class FeederSimulator:
             )
         return out
 
-    def _modifiers(self, eq: _Equine, t: F64) -> tuple[F64, F64, F64]:
-        """Intake, eating-rate and water multipliers of the anomalies at times ``t``."""
+    def _modifiers(self, eq: _Equine, t: F64) -> tuple[F64, F64, F64, F64]:
+        """Intake, eating-rate, water and scale-reading multipliers of the anomalies at times ``t``."""
         t = np.asarray(t, dtype=np.float64)
         intake = np.ones_like(t)
         rate = np.ones_like(t)
         water = np.ones_like(t)
+        scale = np.ones_like(t)
         for a in of_animal(self.fleet.anomalies, eq.animal_id):
             if a.recipe == "colic_acute":
                 w = envelope(t, a.start, a.end, a.f("onset_h") * HOUR_S, 2 * HOUR_S)
@@ -113,7 +114,11 @@ class FeederSimulator:
                 intake *= 1 - w * a.f("total_drop")
             elif a.recipe == "water_freeze":
                 water *= 1 - envelope(t, a.start, a.end, HOUR_S, HOUR_S) * (1 - a.f("level"))
-        return intake, rate, water
+            elif a.recipe == "diet_change":  # a new batch: refused at first, then accepted over two days
+                intake *= 1 - envelope(t, a.start, a.end, 6 * HOUR_S, 2 * DAY_S) * a.f("drop")
+            elif a.recipe == "feeder_fault":
+                scale = np.where((t >= a.start) & (t <= a.end), 0.0, scale)
+        return intake, rate, water, scale
 
     def _feeding_day(self, eq: _Equine, day: int) -> Readings:
         """Everything of the feeding day that starts at 05:00 of ``day`` (it ends in the next night)."""
@@ -127,14 +132,14 @@ class FeederSimulator:
         rest_min = 1440 - eating_min - rng.uniform(90, 180)  # the night rest is outside the day's sequence
         gaps = rng.dirichlet(np.ones(n)) * rest_min
         starts = origin + (np.cumsum(gaps) + np.concatenate([[0.0], np.cumsum(dur)[:-1]])) * MINUTE_S
-        intake_mult, rate_mult, _ = self._modifiers(eq, starts)
+        intake_mult, rate_mult, _, scale_mult = self._modifiers(eq, starts)
         kg = total_kg * dur / eating_min * intake_mult
         minutes = dur * intake_mult / rate_mult
         ends = starts + minutes * MINUTE_S
         # scale: noise per visit; 2 % of visits with an end-weight error that the next start weight corrects [S/D]
         err = np.where(rng.random(n) < 0.02, rng.uniform(0.3, 1.0, n), 0.0)
         measured = kg + rng.normal(0, SCALE_NOISE_KG, n) + err - np.concatenate([[0.0], err[:-1]])
-        measured = np.clip(measured, 0.0, None)
+        measured = np.clip(measured, 0.0, None) * scale_mult
         parts = [
             Readings.build(ends, code("feed_intake"), measured, device=eq.device, animal=eq.animal),
             Readings.build(ends, code("eating_time"), minutes, device=eq.device, animal=eq.animal),

@@ -280,12 +280,15 @@ def _anomalies(raw: dict[str, Any], animals: dict[str, Animal]) -> list[AnomalyS
         info = RECIPES.get(recipe)
         if info is None or recipe == "offline_backlog":
             raise ScenarioError(f"{where}: unknown recipe {recipe!r}: use one of {', '.join(sorted(RECIPES))}")
-        animal_id = _str(where, spec, "animal")
-        animal = animals.get(animal_id)
-        if animal is None:
-            raise ScenarioError(f"{where}: unknown animal {animal_id!r}")
-        if animal.species not in info.species:
-            raise ScenarioError(f"{where}: recipe {recipe} applies to {', '.join(info.species)}, not {animal.species}")
+        pattern = _str(where, spec, "animal")
+        targets = [a for a in animals.values() if fnmatch.fnmatchcase(a.id, pattern)]
+        if not targets:
+            raise ScenarioError(f"{where}: unknown animal {pattern!r}")
+        for animal in targets:
+            if animal.species not in info.species:
+                raise ScenarioError(
+                    f"{where}: recipe {recipe} applies to {', '.join(info.species)}, not {animal.species} ({animal.id})"
+                )
         duration = _duration(where, spec["duration"]) if "duration" in spec else None
         end = spec.get("end")
         if duration is not None and end is not None:
@@ -295,8 +298,9 @@ def _anomalies(raw: dict[str, Any], animals: dict[str, Animal]) -> list[AnomalyS
         params = spec.get("parameters", {})
         if not isinstance(params, dict):
             raise ScenarioError(f"{where}: parameters must be a table")
-        result.append(
-            AnomalySpec(recipe, animal_id, str(spec.get("start", "start")), duration, end and str(end), dict(params))
+        result.extend(
+            AnomalySpec(recipe, a.id, str(spec.get("start", "start")), duration, end and str(end), dict(params))
+            for a in targets
         )
     return result
 

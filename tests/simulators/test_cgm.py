@@ -244,3 +244,38 @@ def test_sensor_start_puts_a_fresh_full_life_sensor_at_that_moment() -> None:
     assert np.all(glucose.sent - glucose.t <= 10)  # no phone outage: everything streamed
     t = glucose.t[glucose.t >= END - 3 * DAY_S + 3600]
     assert t.size >= 0.9 * (3 * DAY_S - 3600) / 300  # covered apart from the random 1-5 % dropouts
+
+
+def test_dka_prodrome_is_above_400_with_anorexia() -> None:
+    a, r1, r0 = _with_and_without("dka_prodrome", "end-3d", duration="40h")
+    t, v = series(r1, "glucose")
+    late = (t >= a.start + 14 * HOUR_S) & (t <= a.end - 2 * HOUR_S)
+    assert np.median(v[late]) > 400
+    tm, meals = series(r1, "meal")
+    _, meals0 = series(r0, "meal")
+    inside = (tm >= a.start) & (tm <= a.end)
+    assert np.all(meals[inside] <= 0.3 * meals0[inside] + 1)
+
+
+def test_remission_onset_brings_repeated_lows_at_a_stable_dose() -> None:
+    cat = {"species": "cat", "weight": 5.0, "insulin": "glargine", "dose": 0.3}
+    anomaly = {"recipe": "remission_onset", "animal": "rex", "start": "end-20d", "duration": "20d"}
+    e1, r1 = measured(raw([anomaly], **cat), days=21, seed=2)
+    _, r0 = measured(raw(**cat), days=21, seed=2)
+    last_week = END - 7 * DAY_S
+    t, v = series(r1, "glucose")
+    t0, v0 = series(r0, "glucose")
+    assert np.median(v[t >= last_week]) < np.median(v0[t0 >= last_week]) - 60
+    assert (v[t >= last_week] < 80).mean() > (v0[t0 >= last_week] < 80).mean() + 0.1
+    _, dose = series(r1, "insulin_dose")
+    assert np.unique(dose).size == 1  # the dose did not change
+    assert e1.fleet.anomalies[0].category == "glycemic_control"
+
+
+def test_sensor_detach_stops_the_readings() -> None:
+    a, r1, r0 = _with_and_without("sensor_detach", "end-2d", duration="10h")
+    t, _ = series(r1, "glucose")
+    t0, _ = series(r0, "glucose")
+    assert not ((t >= a.start) & (t <= a.end)).any()
+    assert ((t0 >= a.start) & (t0 <= a.end)).sum() > 60
+    assert a.category == "device_fault"

@@ -169,3 +169,32 @@ def test_robot_reports_every_cow_with_its_animal() -> None:
     _, r = measured(raw(count=12), days=2, seed=1)
     assert set(np.unique(r.device)) == {0}
     assert set(np.unique(r.animal[r.metric == CODE["milk_yield"]])) == set(range(12))
+
+
+def test_heat_stress_on_the_whole_herd_lowers_yield_and_rumination() -> None:
+    anomaly = {"recipe": "heat_stress", "animal": "cow-*", "start": "end-5d", "duration": "4d"}
+    e1, r1 = measured(raw([anomaly], count=8), days=8, seed=3)
+    _, r0 = measured(raw(count=8), days=8, seed=3)
+    assert len(e1.fleet.anomalies) == 8  # one labelled anomaly per cow of the pattern
+    assert {a.category for a in e1.fleet.anomalies} == {"milk_yield_drop"}
+    drops = []
+    for a in e1.fleet.anomalies:
+        i = e1.fleet.animal_index[a.animal_id]
+        lo, hi = a.start + DAY_S, a.end - DAY_S
+        rate = _between(r1, "milk_yield", i, lo, hi).sum() / _between(r0, "milk_yield", i, lo, hi).sum()
+        drops.append((1 - rate) / a.f("yield_drop"))
+        rum = _between(r1, "rumination", i, lo, hi).sum() / _between(r0, "rumination", i, lo, hi).sum()
+        assert 1 - rum == pytest.approx(a.f("rumination_drop"), abs=0.03)
+    assert np.median(drops) == pytest.approx(1.0, abs=0.35)
+
+
+def test_ec_drift_adds_half_a_millisiemens_a_week() -> None:
+    anomaly = {"recipe": "ec_drift", "animal": "cow-001", "start": "end-8d", "duration": "14d"}
+    a, i, r1, r0 = _pair(anomaly, days=9)
+    t, ec = series(r1, "conductivity_lf", i)
+    _, ec0 = series(r0, "conductivity_lf", i)
+    late = t >= a.start + 6 * DAY_S
+    diff = (ec - ec0)[late]
+    expected = ((t[late] - a.start) / (7 * DAY_S)) * a.f("rate")
+    assert np.allclose(diff, expected, atol=0.02)
+    assert a.category == "device_fault"

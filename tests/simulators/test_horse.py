@@ -144,3 +144,19 @@ def test_water_freeze_cuts_water_by_about_40_percent() -> None:
         r0, "water_intake", i, a.start + HOUR_S, a.end - HOUR_S
     )
     assert ratio == pytest.approx(0.6, abs=0.07)
+
+
+def test_diet_change_is_a_transient_10_to_20_percent_drop() -> None:
+    anomaly = {"recipe": "diet_change", "animal": "h-005", "start": "start+2d", "duration": "4d"}
+    a, i, r1, r0 = _intake(anomaly, "h-005")
+    lo, hi = a.start + 6 * HOUR_S, a.end - 2 * DAY_S
+    ratio = _sum_between(r1, "feed_intake", i, lo, hi) / _sum_between(r0, "feed_intake", i, lo, hi)
+    assert 1 - ratio == pytest.approx(a.f("drop"), abs=0.05)
+
+
+def test_feeder_fault_flat_lines_the_scale_while_the_horse_eats() -> None:
+    anomaly = {"recipe": "feeder_fault", "animal": "h-006", "start": "end-2d", "duration": "12h"}
+    a, i, r1, _ = _intake(anomaly, "h-006")
+    assert _sum_between(r1, "feed_intake", i, a.start, a.end) == 0
+    assert _sum_between(r1, "eating_time", i, a.start, a.end) > 60
+    assert a.category == "device_fault"
