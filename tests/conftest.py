@@ -113,7 +113,10 @@ class Broker:
         return f"mqtt://{self.host}:{self.port}"
 
 
+# `user root`: started as root, Mosquitto would switch to the mosquitto user and could not write its log and
+# persistence file in pytest's temporary folders
 MOSQUITTO_CONF = """\
+user root
 listener {port} 127.0.0.1
 allow_anonymous true
 persistence false

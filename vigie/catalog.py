@@ -80,7 +80,15 @@ class MetricCatalog:
             if not (math.isfinite(lo) and math.isfinite(hi) and lo <= hi):
                 raise ConfigError(f"{path}: metric {name}: bad bounds")
             metrics[name] = Metric(
-                name, canonical, units, lo, hi, kind, values, spec.get("description", ""), bool(spec.get("device_level"))
+                name,
+                canonical,
+                units,
+                lo,
+                hi,
+                kind,
+                values,
+                spec.get("description", ""),
+                bool(spec.get("device_level")),
             )
         if not metrics:
             raise ConfigError(f"{path}: no metrics defined")
