@@ -27,7 +27,7 @@ from vigie.settings import Settings
 
 logger = logging.getLogger(__name__)
 MAX_IN_FLIGHT = 256
-FOLLOW_STEP_S = 30.0
+FOLLOW_STEP_S = 5.0
 
 Progress = Callable[[int, int], None]
 Sleep = Callable[[float], Awaitable[None]]
