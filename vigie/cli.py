@@ -297,7 +297,7 @@ def up(
     scenario: Annotated[
         str, typer.Option(help="simulated fleet (a name in simulators/scenarios/ or a file)")
     ] = "default",
-    speed: Annotated[str, typer.Option(help="simulation speed: a factor such as 60, or max")] = "60",
+    speed: Annotated[str, typer.Option(help="speed of the backfill before real time: a factor such as 60, or max")] = "max",
 ) -> None:
     """Run the whole pipeline on local services with simulated devices (Ctrl-C stops it)."""
     import asyncio  # noqa: PLC0415

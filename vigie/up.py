@@ -42,7 +42,7 @@ def stages(settings: Settings, scenario: str, speed: str) -> list[Stage]:
     """The processes to run, in start order."""
     return [
         Stage("ingest", [VIGIE, "ingest", "--metrics-port", str(settings.ingest_metrics_port)]),
-        Stage("simulate", [VIGIE, "simulate", scenario, "--register", "--speed", speed], required=False),
+        Stage("simulate", [VIGIE, "simulate", scenario, "--register", "--speed", speed, "--follow"], required=False),
     ]
 
 
