@@ -14,7 +14,8 @@ import sys
 from dataclasses import asdict
 from datetime import date
 from enum import StrEnum
-from typing import Annotated, NoReturn
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
 
 import pydantic
 import typer
@@ -40,12 +41,16 @@ owners_app = typer.Typer(help="Owners of pets and farms.", no_args_is_help=True)
 animals_app = typer.Typer(help="Animals followed by a clinic.", no_args_is_help=True)
 devices_app = typer.Typer(help="Devices that publish telemetry.", no_args_is_help=True)
 bench_app = typer.Typer(help="Benchmarks (print a table, or JSON with --json).", no_args_is_help=True)
+broker_app = typer.Typer(
+    help="The MQTT broker's security configuration, generated from the registry.", no_args_is_help=True
+)
 app.add_typer(db_app, name="db")
 app.add_typer(clinics_app, name="clinics")
 app.add_typer(owners_app, name="owners")
 app.add_typer(animals_app, name="animals")
 app.add_typer(devices_app, name="devices")
 app.add_typer(bench_app, name="bench")
+app.add_typer(broker_app, name="broker")
 
 
 class Species(StrEnum):
@@ -236,6 +241,7 @@ def devices_add(
     kind: Annotated[DeviceKindOpt, typer.Option(help="what the device is")],
     animal: Annotated[str | None, typer.Option(help="the animal it is bound to")] = None,
     clinic: Annotated[str | None, typer.Option(help="for a device that serves many animals")] = None,
+    credentials: Annotated[bool, typer.Option("--credentials", help="issue its MQTT password (shown once)")] = False,
 ) -> None:
     """Register a device, bound to one animal (--animal) or serving many (--clinic)."""
     from vigie import registry  # noqa: PLC0415
@@ -243,7 +249,48 @@ def devices_add(
 
     with connect(settings_of(ctx).dsn) as conn:
         clinic_id = registry.add_device(conn, device, kind=kind.value, animal=animal, clinic=clinic)
+        password = _issue(conn, device) if credentials else None
     typer.echo(f"device {device} added to clinic {clinic_id}")
+    if password is not None:
+        _show_password(device, password)
+
+
+def _issue(conn: object, device: str) -> str:
+    from vigie.broker import issue_credentials  # noqa: PLC0415
+
+    return issue_credentials(conn, device)  # type: ignore[arg-type]
+
+
+def _show_password(device: str, password: str) -> None:
+    typer.echo(f"MQTT username: {device}\nMQTT password: {password}")
+    typer.echo("(shown once: only its hash is kept; run `vigie broker config` to let the device in)")
+
+
+@devices_app.command("credentials")
+def devices_credentials(
+    ctx: typer.Context,
+    device: Annotated[str, typer.Argument(help="device id (its MQTT username)")],
+    revoke: Annotated[bool, typer.Option("--revoke", help="remove its password instead of issuing one")] = False,
+    broker_dir: Annotated[
+        Path | None, typer.Option("--broker-dir", help="regenerate this `vigie broker config` folder and reload")
+    ] = None,
+) -> None:
+    """Issue (or re-issue) a device's MQTT password, shown once; --revoke cuts the device off."""
+    from vigie import broker  # noqa: PLC0415
+    from vigie.db import connect  # noqa: PLC0415
+
+    with connect(settings_of(ctx).dsn) as conn:
+        if revoke:
+            broker.revoke_credentials(conn, device)
+            password = None
+        else:
+            password = broker.issue_credentials(conn, device)
+    if password is None:
+        typer.echo(f"device {device}: MQTT credentials revoked")
+    else:
+        _show_password(device, password)
+    if broker_dir is not None:
+        _broker_config(ctx, broker_dir, reload=True)
 
 
 def _set_enabled(ctx: typer.Context, device: str, *, enabled: bool) -> None:
@@ -291,13 +338,56 @@ def devices_list(
         )
 
 
+@broker_app.command("config")
+def broker_config(
+    ctx: typer.Context,
+    out: Annotated[Path, typer.Option("--out", help="folder for mosquitto.conf, password files and ACLs")],
+    device_port: Annotated[int, typer.Option(help="port of the device listener")] = 8883,
+    device_bind: Annotated[str, typer.Option(help="address of the device listener")] = "0.0.0.0",  # noqa: S104
+    tls_ca: Annotated[Path | None, typer.Option(help="CA file: enables TLS on the device listener")] = None,
+    tls_cert: Annotated[Path | None, typer.Option(help="server certificate (with --tls-ca)")] = None,
+    tls_key: Annotated[Path | None, typer.Option(help="server key (with --tls-ca)")] = None,
+    rate: Annotated[float, typer.Option(help="fleet's aggregate rate in messages/s (queue sizing)", min=0)] = 30.0,
+    outage: Annotated[float, typer.Option(help="longest ingest outage to absorb, in seconds", min=0)] = 3600.0,
+    user: Annotated[str | None, typer.Option(help="system user Mosquitto runs as")] = None,
+    reload: Annotated[bool, typer.Option("--reload", help="send SIGHUP to the broker running this folder")] = False,
+) -> None:
+    """Generate a Mosquitto 2.0 configuration from the registry: no anonymous access, per-device ACLs."""
+    _broker_config(
+        ctx,
+        out,
+        reload=reload,
+        device_port=device_port,
+        device_bind=device_bind,
+        tls=(tls_ca, tls_cert, tls_key),
+        rate=rate,
+        outage=outage,
+        user=user,
+    )
+
+
+def _broker_config(ctx: typer.Context, out: Path, *, reload: bool, **opts: Any) -> None:
+    from vigie import broker  # noqa: PLC0415
+    from vigie.db import connect  # noqa: PLC0415
+
+    settings = settings_of(ctx)
+    plan = broker.plan_from_settings(settings, out, **opts)
+    with connect(settings.dsn) as conn:
+        files = broker.generate(conn, plan, out)
+    typer.echo(f"wrote {files.conf} ({files.devices} devices admitted)")
+    if reload:
+        typer.echo(f"reloaded the broker (pid {broker.reload_broker(files.pid_file)})")
+
+
 @app.command("up")
 def up(
     ctx: typer.Context,
     scenario: Annotated[
         str, typer.Option(help="simulated fleet (a name in simulators/scenarios/ or a file)")
     ] = "default",
-    speed: Annotated[str, typer.Option(help="speed of the backfill before real time: a factor such as 60, or max")] = "max",
+    speed: Annotated[
+        str, typer.Option(help="speed of the backfill before real time: a factor such as 60, or max")
+    ] = "max",
 ) -> None:
     """Run the whole pipeline on local services with simulated devices (Ctrl-C stops it)."""
     import asyncio  # noqa: PLC0415
