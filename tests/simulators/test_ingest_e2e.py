@@ -44,11 +44,11 @@ async def test_stream_is_stored_and_replay_reproduces_the_stored_readings(settin
     from vigie.catalog import load_catalog
 
     now = time.time()
-    engine = Engine(small_scenario(), seed=8, start=now - 3 * 3600, end=now)
+    engine = Engine(small_scenario(), seed=8, start=now - 6 * 3600, end=now)
     with psycopg.connect(settings.dsn) as conn:
         assert register_fleet(conn, engine.fleet)["added"] > 0
-    faults = Faults(duplicates=0.2, malformed=0.1, out_of_order=0.1)
-    expected = len(Publisher(settings, engine, speed=None, faults=faults)._messages(now - 3 * 3600, now + 1))
+    faults = Faults(duplicates=0.2, malformed=0.15, out_of_order=0.1)  # ~100 messages: surely some of each
+    expected = len(Publisher(settings, engine, speed=None, faults=faults)._messages(now - 6 * 3600, now + 1))
     worker = IngestWorker(settings, load_catalog(settings.config_dir))
     stop = asyncio.Event()
     task = asyncio.create_task(worker.run(stop), name="test.ingest")

@@ -30,7 +30,15 @@ def small_scenario():  # type: ignore[no-untyped-def]
                 {"id": "cow", "species": "cow", "count": 6},
             ],
             [
-                {"id": "cgm-rex", "kind": "cgm", "animal": "rex", "interval_min": 5},
+                # a fresh sensor and no phone outage: the follow test waits for this CGM's live readings
+                {
+                    "id": "cgm-rex",
+                    "kind": "cgm",
+                    "animal": "rex",
+                    "interval_min": 5,
+                    "sensor_start": "end-1d",
+                    "outages_per_day": 0,
+                },
                 {"id": "feeder", "kind": "feeder", "animals": ["h-*"]},
                 {"id": "robot", "kind": "milking", "animals": ["cow-*"]},
             ],
@@ -83,7 +91,7 @@ async def test_a_subscriber_receives_exactly_what_was_published(broker: Broker, 
     async with client_for(settings, f"test-sub-{topic_root[-10:]}") as sub:
         await sub.subscribe(f"{topic_root}/devices/+/telemetry", qos=1)
         task = asyncio.create_task(collector.run(sub))
-        publisher = Publisher(settings, engine, speed=None, faults=Faults(duplicates=0.05, malformed=0.03))
+        publisher = Publisher(settings, engine, speed=None, faults=Faults(duplicates=0.1, malformed=0.08))
         counts = await publisher.run()
         await collector.wait_for(counts.messages)
         task.cancel()
