@@ -37,6 +37,7 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from ingest._loadgen import publish_all
 from ingest.errors import IngestError
 from vigie.db import migrate
+from vigie.net import free_port, wait_port
 from vigie.settings import Settings
 
 DEVICES = 100
@@ -189,8 +190,7 @@ class _Env:
         base = settings.dsn.rsplit("/", 1)[0]
         self.admin_dsn, self.dsn = f"{base}/postgres", f"{base}/{self.db}"
         self.workdir = Path(tempfile.mkdtemp(prefix="vigie-bench-"))
-        with socket_free() as port:
-            self.port = port
+        self.port = free_port()
         self.broker: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> _Env:
@@ -198,7 +198,7 @@ class _Env:
         conf = self.workdir / "mosquitto.conf"
         conf.write_text(MOSQUITTO_CONF.format(port=self.port))
         self.broker = subprocess.Popen([exe, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_for_port(self.port)
+        wait_port(self.port)
         with psycopg.connect(self.admin_dsn, autocommit=True) as admin:
             admin.execute(f'CREATE DATABASE "{self.db}"')
         with psycopg.connect(self.dsn, autocommit=True) as conn:
@@ -231,33 +231,6 @@ class _Env:
             row = conn.execute("SELECT count(*), count(DISTINCT (device_id, seq, time)) FROM readings").fetchone()
         assert row is not None  # noqa: S101
         return int(row[0]), int(row[1])
-
-
-class socket_free:  # noqa: N801 - used as a context manager, reads as a phrase
-    """A free loopback port."""
-
-    def __enter__(self) -> int:
-        import socket  # noqa: PLC0415
-
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            return int(s.getsockname()[1])
-
-    def __exit__(self, *_exc: object) -> None:
-        return None
-
-
-def wait_for_port(port: int, timeout: float = 15.0) -> None:
-    """Block until something listens on 127.0.0.1:port."""
-    import socket  # noqa: PLC0415
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.02)
-    raise IngestError(f"benchmark: nothing listens on port {port}")
 
 
 def _metric(port: int, name: str) -> float:
@@ -334,8 +307,7 @@ class _Worker:
     """``vigie ingest`` against the benchmark's broker and database."""
 
     def __init__(self, env: _Env, root: str) -> None:
-        with socket_free() as port:
-            self.metrics_port = port
+        self.metrics_port = free_port()
         environ = {
             **os.environ,
             "VIGIE_DATABASE_URL": env.dsn,
@@ -348,7 +320,7 @@ class _Worker:
         self.log = env.workdir / "worker.log"
         with self.log.open("wb") as out:
             self.proc = subprocess.Popen([VIGIE, "ingest"], env=environ, stdout=out, stderr=out)
-        wait_for_port(self.metrics_port, timeout=30)
+        wait_port(self.metrics_port, timeout=30)
 
     def acks(self) -> float:
         return _metric(self.metrics_port, "vigie_ingest_acks_sent_total")

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import time
 import uuid
@@ -23,6 +22,7 @@ import psycopg
 import pytest
 
 from vigie.db import migrate
+from vigie.net import free_port, wait_port
 from vigie.settings import Settings
 
 ADMIN_DSN = os.environ.get("VIGIE_TEST_ADMIN_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -32,24 +32,6 @@ def dsn_for(dbname: str) -> str:
     """The admin DSN with another database name."""
     base, _, _ = ADMIN_DSN.rpartition("/")
     return f"{base}/{dbname}"
-
-
-def free_port() -> int:
-    """A free TCP port on 127.0.0.1."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_port(port: int, timeout: float = 10.0) -> None:
-    """Block until something listens on 127.0.0.1:port."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.02)
-    raise TimeoutError(f"nothing listens on port {port} after {timeout} s")
 
 
 @pytest.fixture(scope="session")
