@@ -244,21 +244,15 @@ def devices_add(
     credentials: Annotated[bool, typer.Option("--credentials", help="issue its MQTT password (shown once)")] = False,
 ) -> None:
     """Register a device, bound to one animal (--animal) or serving many (--clinic)."""
-    from vigie import registry  # noqa: PLC0415
+    from vigie import broker, registry  # noqa: PLC0415
     from vigie.db import connect  # noqa: PLC0415
 
     with connect(settings_of(ctx).dsn) as conn:
         clinic_id = registry.add_device(conn, device, kind=kind.value, animal=animal, clinic=clinic)
-        password = _issue(conn, device) if credentials else None
+        password = broker.issue_credentials(conn, device) if credentials else None
     typer.echo(f"device {device} added to clinic {clinic_id}")
     if password is not None:
         _show_password(device, password)
-
-
-def _issue(conn: object, device: str) -> str:
-    from vigie.broker import issue_credentials  # noqa: PLC0415
-
-    return issue_credentials(conn, device)  # type: ignore[arg-type]
 
 
 def _show_password(device: str, password: str) -> None:
@@ -342,28 +336,29 @@ def devices_list(
 def broker_config(
     ctx: typer.Context,
     out: Annotated[Path, typer.Option("--out", help="folder for mosquitto.conf, password files and ACLs")],
-    device_port: Annotated[int, typer.Option(help="port of the device listener")] = 8883,
-    device_bind: Annotated[str, typer.Option(help="address of the device listener")] = "0.0.0.0",  # noqa: S104
+    device_port: Annotated[int | None, typer.Option(help="port of the device listener [default: 8883]")] = None,
+    device_bind: Annotated[str | None, typer.Option(help="address of the device listener [default: all]")] = None,
     tls_ca: Annotated[Path | None, typer.Option(help="CA file: enables TLS on the device listener")] = None,
     tls_cert: Annotated[Path | None, typer.Option(help="server certificate (with --tls-ca)")] = None,
     tls_key: Annotated[Path | None, typer.Option(help="server key (with --tls-ca)")] = None,
-    rate: Annotated[float, typer.Option(help="fleet's aggregate rate in messages/s (queue sizing)", min=0)] = 30.0,
-    outage: Annotated[float, typer.Option(help="longest ingest outage to absorb, in seconds", min=0)] = 3600.0,
+    rate: Annotated[float | None, typer.Option(help="fleet's messages/s, to size queues [default: 30]", min=0)] = None,
+    outage: Annotated[float | None, typer.Option(help="ingest outage to absorb, s [default: 3600]", min=0)] = None,
     user: Annotated[str | None, typer.Option(help="system user Mosquitto runs as")] = None,
     reload: Annotated[bool, typer.Option("--reload", help="send SIGHUP to the broker running this folder")] = False,
 ) -> None:
-    """Generate a Mosquitto 2.0 configuration from the registry: no anonymous access, per-device ACLs."""
-    _broker_config(
-        ctx,
-        out,
-        reload=reload,
-        device_port=device_port,
-        device_bind=device_bind,
-        tls=(tls_ca, tls_cert, tls_key),
-        rate=rate,
-        outage=outage,
-        user=user,
-    )
+    """Generate a Mosquitto 2.0 configuration from the registry: no anonymous access, per-device ACLs.
+
+    Without options, a folder generated before is regenerated with the options it was generated with.
+    """
+    opts = {
+        "device_port": device_port,
+        "device_bind": device_bind,
+        "tls": (tls_ca, tls_cert, tls_key) if tls_ca or tls_cert or tls_key else None,
+        "rate": rate,
+        "outage": outage,
+        "user": user,
+    }
+    _broker_config(ctx, out, reload=reload, **{k: v for k, v in opts.items() if v is not None})
 
 
 def _broker_config(ctx: typer.Context, out: Path, *, reload: bool, **opts: Any) -> None:
@@ -371,7 +366,10 @@ def _broker_config(ctx: typer.Context, out: Path, *, reload: bool, **opts: Any) 
     from vigie.db import connect  # noqa: PLC0415
 
     settings = settings_of(ctx)
-    plan = broker.plan_from_settings(settings, out, **opts)
+    if not opts and (out / broker.PLAN_FILE).exists():
+        plan = broker.load_plan(out)
+    else:
+        plan = broker.plan_from_settings(settings, **opts)
     with connect(settings.dsn) as conn:
         files = broker.generate(conn, plan, out)
     typer.echo(f"wrote {files.conf} ({files.devices} devices admitted)")

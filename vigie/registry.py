@@ -174,3 +174,18 @@ def list_devices(conn: Conn, *, clinic: str | None = None) -> list[Device]:
             {"clinic": clinic},
         )
         return cur.fetchall()
+
+
+def set_credentials_hash(conn: Conn, device_id: str, hashed: str | None) -> None:
+    """Store the hash of the device's MQTT password (None revokes it); never the password itself."""
+    cur = conn.execute("UPDATE devices SET credentials_hash = %s WHERE id = %s", (hashed, device_id))
+    if cur.rowcount == 0:
+        raise RegistryError(f"unknown device {device_id!r}")
+
+
+def credential_hashes(conn: Conn) -> dict[str, str]:
+    """Enabled devices that hold MQTT credentials: id → password hash."""
+    rows = conn.execute(
+        "SELECT id, credentials_hash FROM devices WHERE enabled AND credentials_hash IS NOT NULL ORDER BY id"
+    ).fetchall()
+    return {str(i): str(h) for i, h in rows}

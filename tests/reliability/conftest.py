@@ -1,0 +1,308 @@
+"""Helpers of the fault and security suite: a broker configured by `vigie broker config`, a loopback TCP proxy that
+injects partitions, and the figures every fault test prints (published, stored, lost, duplicated, quarantined,
+recovery time, worker memory)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import shutil
+import subprocess
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiomqtt
+import psycopg
+import pytest
+
+from tests.conftest import free_port, wait_port
+from tests.ingest.conftest import PrivatePostgres, count, register_fleet
+from vigie import broker as vbroker
+from vigie.settings import Settings
+
+INGEST_USER = "vigie-ingest"
+DEVICES = ("cgm-0", "cgm-1", "cgm-2", "robot-1", "old-cgm")  # register_fleet's devices; old-cgm is disabled
+
+
+# --- a broker generated from the registry ---------------------------------------------------------
+
+
+@dataclass
+class SecureBroker:
+    """Mosquitto started with the configuration `vigie broker config` generated."""
+
+    out: Path
+    plan: vbroker.BrokerPlan
+    ingest_password: str
+    passwords: dict[str, str]  # device → password
+    log: Path
+    process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        exe = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+        self.process = subprocess.Popen(
+            [exe, "-c", str(self.out / "mosquitto.conf")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        wait_port(self.plan.ingest_port)
+        wait_port(self.plan.device_port)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+
+    def ingest_url(self) -> str:
+        return f"mqtt://{INGEST_USER}:{self.ingest_password}@127.0.0.1:{self.plan.ingest_port}"
+
+    def device(self, username: str | None, password: str | None = None, **kw: object) -> aiomqtt.Client:
+        """An MQTT client on the device listener (password: the device's own unless given)."""
+        if username is not None and password is None:
+            password = self.passwords[username]
+        return aiomqtt.Client(
+            "127.0.0.1",
+            self.plan.device_port,
+            username=username,
+            password=password,
+            timeout=5,
+            **kw,  # type: ignore[arg-type]
+        )
+
+    def broker_log(self) -> str:
+        return self.log.read_text() if self.log.exists() else ""
+
+
+@pytest.fixture
+def secure_broker(settings: Settings, tmp_path: Path) -> Iterator[SecureBroker]:
+    """The test fleet with MQTT credentials (old-cgm disabled), and a broker generated from that registry."""
+    register_fleet(settings.dsn)
+    passwords: dict[str, str] = {}
+    with psycopg.connect(settings.dsn) as conn:
+        for device in DEVICES:
+            passwords[device] = vbroker.issue_credentials(conn, device)
+    ingest_password = vbroker.new_password()
+    out = tmp_path / "broker"
+    log = tmp_path / "mosquitto.log"
+    plan = vbroker.BrokerPlan(
+        topic_root=settings.topic_root,
+        ingest_user=INGEST_USER,
+        ingest_password_hash=vbroker.hash_password(ingest_password),
+        ingest_client_ids=(INGEST_USER,),
+        ingest_port=free_port(),
+        device_port=free_port(),
+        device_bind="127.0.0.1",
+        run_as_user="root",  # started as root, Mosquitto would switch to `mosquitto` and lose its files
+        log_file=log,
+        sys_interval_s=1,
+    )
+    with psycopg.connect(settings.dsn) as conn:
+        vbroker.generate(conn, plan, out)
+    b = SecureBroker(out, plan, ingest_password, passwords, log)
+    b.start()
+    yield b
+    b.stop()
+
+
+# --- a loopback TCP proxy that injects network faults --------------------------------------------
+
+
+class TcpProxy:
+    """127.0.0.1:port → target, with faults: ``pass``, ``blackhole`` (bytes held, nothing gets through, as in
+    a partition that TCP later heals), ``reset`` (every connection reset, new ones refused by a reset) and a
+    per-chunk ``latency_s``."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.port = free_port()
+        self.mode = "pass"
+        self.latency_s = 0.0
+        self._healed = asyncio.Event()
+        self._healed.set()
+        self._conns: set[asyncio.StreamWriter] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._server: asyncio.Server | None = None
+        self.connections = 0
+
+    async def __aenter__(self) -> TcpProxy:
+        self._server = await asyncio.start_server(self._accept, "127.0.0.1", self.port)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._server is not None
+        self._server.close()
+        self._reset_all()
+        for t in list(self._tasks):
+            t.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def set(self, mode: str, latency_s: float = 0.0) -> None:
+        self.mode, self.latency_s = mode, latency_s
+        if mode == "blackhole":
+            self._healed.clear()
+        else:
+            self._healed.set()
+        if mode == "reset":
+            self._reset_all()
+
+    def _reset_all(self) -> None:
+        for w in list(self._conns):
+            with contextlib.suppress(Exception):
+                w.transport.abort()  # RST: SO_LINGER 0 is what abort() amounts to on a TCP socket
+        self._conns.clear()
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self.mode == "reset":
+            writer.transport.abort()
+            return
+        try:
+            up_r, up_w = await asyncio.open_connection("127.0.0.1", self.target_port)
+        except OSError:
+            writer.transport.abort()
+            return
+        self.connections += 1
+        self._conns.update((writer, up_w))
+        for src, dst in ((reader, up_w), (up_r, writer)):
+            task = asyncio.create_task(self._pipe(src, dst))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _pipe(self, src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+        try:
+            while data := await src.read(65536):
+                await self._healed.wait()  # blackhole: hold the bytes until the partition heals
+                if self.latency_s:
+                    await asyncio.sleep(self.latency_s)
+                if dst.is_closing():
+                    break
+                dst.write(data)
+                await dst.drain()
+        except (ConnectionError, OSError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            with contextlib.suppress(Exception):
+                dst.transport.abort() if self.mode == "reset" else dst.close()
+            self._conns.discard(dst)
+
+
+# --- figures ---------------------------------------------------------------------------------------
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of a process, from /proc."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+@dataclass
+class RssSampler:
+    """Peak RSS of a process, sampled every 0.2 s while a fault runs."""
+
+    pid: int
+    peak_mb: float = 0.0
+    samples: list[float] = field(default_factory=list)
+
+    async def run(self) -> None:
+        while True:
+            with contextlib.suppress(OSError):
+                mb = rss_mb(self.pid)
+                self.samples.append(mb)
+                self.peak_mb = max(self.peak_mb, mb)
+            await asyncio.sleep(0.2)
+
+
+@contextlib.asynccontextmanager
+async def sampling(pid: int) -> AsyncIterator[RssSampler]:
+    sampler = RssSampler(pid)
+    task = asyncio.create_task(sampler.run())
+    try:
+        yield sampler
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+@dataclass
+class Figures:
+    """What a fault run reports. `lost` counts acknowledged (device, seq) pairs that are not stored."""
+
+    name: str
+    published: int
+    stored: int = 0
+    distinct: int = 0
+    quarantined: int = 0
+    recovery_s: float = 0.0
+    extra: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def lost(self) -> int:
+        return self.published - self.distinct
+
+    @property
+    def duplicated(self) -> int:
+        return self.stored - self.distinct
+
+    def measure(self, dsn: str) -> Figures:
+        self.stored = count(dsn, "SELECT count(*) FROM readings")
+        self.distinct = count(dsn, "SELECT count(DISTINCT (device_id, seq)) FROM readings")
+        self.quarantined = count(dsn, "SELECT count(*) FROM quarantine")
+        return self
+
+    def report(self) -> str:
+        extra = " ".join(f"{k}={v:.1f}" if isinstance(v, float) else f"{k}={v}" for k, v in self.extra.items())
+        line = (
+            f"\n[{self.name}] published={self.published} stored={self.stored} lost={self.lost} "
+            f"duplicated={self.duplicated} quarantined={self.quarantined} recovery_s={self.recovery_s:.1f} {extra}"
+        )
+        print(line)
+        return line
+
+
+# --- a private PostgreSQL (copied from tests/ingest/conftest.py's fixture, function-scoped here) --------
+
+
+@pytest.fixture(scope="module")
+def private_pg() -> Iterator[PrivatePostgres]:
+    import tempfile
+
+    root = Path(tempfile.mkdtemp(prefix="vigie-pg-"))
+    root.chmod(0o755)
+    shutil.chown(root, "postgres")
+    pg = PrivatePostgres(root)
+    pg.init()
+    pg.start()
+    yield pg
+    with contextlib.suppress(subprocess.CalledProcessError):
+        pg.stop("immediate")
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def private_database(pg: PrivatePostgres) -> str:
+    """A fresh, migrated database on the private server, with the test fleet; returns its DSN."""
+    from vigie.db import migrate
+
+    name = f"rel_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(pg.dsn(), autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    dsn = pg.dsn(name)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        migrate(conn)
+    register_fleet(dsn)
+    return dsn
+
+
+def elapsed(since: float) -> float:
+    return time.monotonic() - since
+
+
+@pytest.fixture
+def worker_log(tmp_path: Path) -> Iterator[Path]:
+    """The worker's log file; its tail is shown when a test fails."""
+    log = tmp_path / "worker.log"
+    yield log
+    if log.exists():
+        print(log.read_text()[-3000:])

@@ -1,0 +1,257 @@
+"""The broker configuration `vigie broker config` generates, against a real Mosquitto and the real worker.
+
+Refusals are checked where they matter: in the database (an MQTT 3.1.1 PUBACK does not tell a device that its
+publish was dropped by the ACL), and in the worker's own log for the client-id takeover.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import signal
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import aiomqtt
+import psycopg
+import pytest
+from pydantic import SecretStr
+
+from tests.ingest.conftest import WorkerProcess, count, glucose_message, wait_until
+from tests.reliability.conftest import INGEST_USER, SecureBroker
+from vigie import broker as vbroker
+from vigie.settings import Settings
+
+pytestmark = [pytest.mark.db, pytest.mark.mqtt]
+Run = Callable[..., tuple[int, str, str]]
+
+
+def worker_for(b: SecureBroker, settings: Settings, log: Path) -> WorkerProcess:
+    local = settings.model_copy(update={"mqtt_url": SecretStr(b.ingest_url())})
+    return WorkerProcess(local, log, client_id=INGEST_USER)
+
+
+def tel(settings: Settings, device: str) -> str:
+    return f"{settings.topic_root}/devices/{device}/telemetry"
+
+
+async def refused(client: aiomqtt.Client) -> bool:
+    try:
+        async with client:
+            return False
+    except aiomqtt.MqttError:
+        return True
+
+
+async def test_nobody_gets_in_without_valid_credentials(secure_broker: SecureBroker) -> None:
+    b = secure_broker
+    ingest_port = b.plan.ingest_port
+    cases = {
+        "anonymous on the device listener": b.device(None),
+        "anonymous on the ingest listener": aiomqtt.Client("127.0.0.1", ingest_port, timeout=5),
+        "wrong password": b.device("cgm-0", "not-the-password"),
+        "disabled device": b.device("old-cgm"),
+        "device on the ingest listener": aiomqtt.Client(
+            "127.0.0.1", ingest_port, username="cgm-0", password=b.passwords["cgm-0"], timeout=5
+        ),
+        "worker identity on the device listener": b.device(INGEST_USER, b.ingest_password),
+    }
+    outcome = {name: await refused(client) for name, client in cases.items()}
+    print(f"\n[security: authentication] {outcome}")
+    assert all(outcome.values()), outcome
+    assert not await refused(b.device("cgm-0"))  # the control: a device with its own password gets in
+
+
+async def test_a_device_cannot_publish_for_another(
+    secure_broker: SecureBroker, settings: Settings, worker_log: Path
+) -> None:
+    b, now = secure_broker, time.time()
+    proc = worker_for(b, settings, worker_log)
+    proc.start()
+    try:
+        async with b.device("cgm-0") as dev:
+            await dev.publish(tel(settings, "cgm-0"), glucose_message(1, now - 30), qos=1)
+            # the foreign publishes: another device's telemetry and status, and topics outside the device tree
+            await dev.publish(tel(settings, "cgm-1"), glucose_message(2, now - 20, 333.0), qos=1)
+            await dev.publish(f"{settings.topic_root}/devices/cgm-1/status", b"offline", qos=1, retain=True)
+            await dev.publish(tel(settings, "robot-1"), glucose_message(3, now - 15, 334.0), qos=1)
+            await dev.publish(f"{settings.topic_root}/devices/cgm-0/telemetry/extra", b"x", qos=1)
+            await dev.publish("$SYS/broker/uptime", b"0", qos=1)
+            # the barrier: the same connection's next message, stored after everything before it was handled
+            await dev.publish(tel(settings, "cgm-0"), glucose_message(4, now - 10), qos=1)
+        await wait_until(lambda: count(settings.dsn, "SELECT count(*) FROM readings WHERE seq = 4") == 1)
+    finally:
+        assert proc.stop(signal.SIGTERM) == 0
+    foreign_rows = count(settings.dsn, "SELECT count(*) FROM readings WHERE device_id <> 'cgm-0'")
+    foreign_quarantine = count(settings.dsn, "SELECT count(*) FROM quarantine")
+    foreign_status = count(settings.dsn, "SELECT count(*) FROM devices WHERE availability IS NOT NULL")
+    own = count(settings.dsn, "SELECT count(*) FROM readings WHERE device_id = 'cgm-0'")
+    print(
+        f"\n[security: cross-device publish] foreign publishes=5 stored_foreign={foreign_rows} "
+        f"quarantined={foreign_quarantine} status_changed={foreign_status} own_stored={own}/2"
+    )
+    assert (foreign_rows, foreign_quarantine, foreign_status, own) == (0, 0, 0, 2)
+
+
+async def test_a_device_reads_nothing(secure_broker: SecureBroker, settings: Settings, worker_log: Path) -> None:
+    b, now = secure_broker, time.time()
+    proc = worker_for(b, settings, worker_log)
+    proc.start()
+    received: list[str] = []
+    try:
+        async with b.device("cgm-0") as spy, b.device("cgm-1") as other:
+            filters = ["#", f"{settings.topic_root}/devices/+/telemetry", tel(settings, "cgm-1"), "$SYS/#"]
+            for f in filters:
+                await spy.subscribe(f, qos=1)
+
+            async def collect() -> None:
+                async for m in spy.messages:  # appended one by one: the task is cancelled, never finishes
+                    received.append(str(m.topic))  # noqa: PERF401
+
+            listener = asyncio.create_task(collect())
+            await other.publish(tel(settings, "cgm-1"), glucose_message(1, now - 5), qos=1)
+            await other.publish(f"{settings.topic_root}/devices/cgm-1/status", b"online", qos=1, retain=True)
+            # the worker may read it: stored means the broker has already routed it to every allowed subscriber
+            await wait_until(lambda: count(settings.dsn, "SELECT count(*) FROM readings WHERE device_id='cgm-1'") == 1)
+            await wait_until(
+                lambda: count(settings.dsn, "SELECT count(*) FROM devices WHERE availability='online'") == 1
+            )
+            # a round trip on the spy's own connection: anything routed to it earlier has arrived before the PUBACK
+            await spy.publish(tel(settings, "cgm-0"), glucose_message(9, now - 1), qos=1)
+            await wait_until(lambda: count(settings.dsn, "SELECT count(*) FROM readings WHERE device_id='cgm-0'") == 1)
+            await asyncio.sleep(0)
+            listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await listener
+    finally:
+        assert proc.stop(signal.SIGTERM) == 0
+    print(f"\n[security: cross-device read] filters={len(filters)} messages received by the spy={len(received)}")
+    assert received == []
+
+
+async def test_the_worker_client_id_cannot_be_taken_over(
+    secure_broker: SecureBroker, settings: Settings, worker_log: Path
+) -> None:
+    b, now = secure_broker, time.time()
+    proc = worker_for(b, settings, worker_log)
+    proc.start()
+    try:
+        # a device with valid credentials claims the worker's client id (and asks for a clean start)
+        async with b.device("cgm-0", identifier=INGEST_USER, clean_session=True) as thief:
+            await thief.publish(tel(settings, "cgm-0"), glucose_message(1, now - 5), qos=1)
+            await wait_until(lambda: count(settings.dsn, "SELECT count(*) FROM readings") == 1)
+        async with b.device("cgm-1") as dev:
+            await dev.publish(tel(settings, "cgm-1"), glucose_message(2, now - 4), qos=1)
+        await wait_until(lambda: count(settings.dsn, "SELECT count(*) FROM readings") == 2)
+        stored = proc.metric("vigie_ingest_readings_stored_total")
+    finally:
+        assert proc.stop(signal.SIGTERM) == 0
+    log = await asyncio.to_thread(worker_log.read_text)
+    broker_log = await asyncio.to_thread(b.broker_log)
+    takeovers = broker_log.count(f"Client {INGEST_USER} already connected")
+    print(
+        f"\n[security: client-id takeover] worker connections={log.count('connected to the broker (')} "
+        f"worker disconnections={log.count('disconnected from the broker:')} broker takeovers={takeovers} "
+        f"stored by the worker={stored:.0f}"
+    )
+    assert log.count("connected to the broker (") == 1
+    assert "disconnected from the broker:" not in log
+    assert takeovers == 0
+    assert " as cgm-0 " in broker_log  # the thief's client id was replaced by its username
+
+
+async def test_a_revoked_device_is_cut_off_after_reload(
+    secure_broker: SecureBroker, settings: Settings, run_cli: Run
+) -> None:
+    b = secure_broker
+    env = {"VIGIE_DATABASE_URL": settings.dsn, "VIGIE_TOPIC_ROOT": settings.topic_root}
+    async with b.device("cgm-1") as victim, b.device("cgm-2") as disabled:
+        started = time.monotonic()
+        code, out, err = run_cli("devices", "credentials", "cgm-1", "--revoke", "--broker-dir", str(b.out), env=env)
+        assert code == 0, err
+        assert "reloaded the broker" in out
+        code, _, err = run_cli("devices", "disable", "cgm-2", env=env)
+        assert code == 0, err
+        code, out, err = run_cli("broker", "config", "--out", str(b.out), "--reload", env=env)
+        assert code == 0, err
+        assert "(2 devices admitted)" in out  # cgm-0 and robot-1
+
+        async def dropped(client: aiomqtt.Client) -> float:
+            with contextlib.suppress(aiomqtt.MqttError):
+                async for _ in client.messages:
+                    pass
+            return time.monotonic() - started
+
+        async with asyncio.timeout(15):
+            cut_after = await asyncio.gather(dropped(victim), dropped(disabled))
+    again = [await refused(b.device("cgm-1")), await refused(b.device("cgm-2"))]
+    still_in = not await refused(b.device("cgm-0"))
+    print(
+        f"\n[security: revocation] cut off after {max(cut_after):.2f} s (SIGHUP reload); "
+        f"reconnect refused={again}; other devices still admitted={still_in}"
+    )
+    assert again == [True, True]
+    assert still_in
+
+
+def test_credentials_are_shown_once_and_stored_hashed(run_cli: Run, db_dsn: str, tmp_path: Path) -> None:
+    env = {"VIGIE_DATABASE_URL": db_dsn, "VIGIE_MQTT_URL": "mqtt://vigie-ingest:s3cret-worker@127.0.0.1:1884"}
+    assert run_cli("clinics", "add", "vet-lyon", env=env)[0] == 0
+    assert run_cli("animals", "add", "rex", "--species", "dog", "--clinic", "vet-lyon", env=env)[0] == 0
+    code, out, err = run_cli("devices", "add", "cgm-rex", "--kind", "cgm", "--animal", "rex", "--credentials", env=env)
+    assert code == 0, err
+    password = next(line.split(": ", 1)[1] for line in out.splitlines() if line.startswith("MQTT password: "))
+    with psycopg.connect(db_dsn) as conn:
+        row = conn.execute("SELECT credentials_hash FROM devices WHERE id = 'cgm-rex'").fetchone()
+    assert row is not None
+    stored = str(row[0])
+    assert stored.startswith("$7$101$")
+    assert password not in stored
+    assert vbroker.verify_password(password, stored)
+    # a new password replaces the old one
+    code, out, _ = run_cli("devices", "credentials", "cgm-rex", env=env)
+    assert code == 0
+    assert password not in out
+    code, out, err = run_cli("broker", "config", "--out", str(tmp_path), "--device-port", "8883", env=env)
+    assert code == 0, err
+    conf = (tmp_path / "mosquitto.conf").read_text()
+    for line in (
+        "per_listener_settings true",
+        "listener 1884 127.0.0.1",
+        "listener 8883 0.0.0.0",
+        "use_username_as_clientid true",
+        "persistence true",
+    ):
+        assert line in conf
+    assert "allow_anonymous true" not in conf
+    assert conf.count("allow_anonymous false") == 2
+    assert "s3cret-worker" not in "".join(p.read_text() for p in tmp_path.iterdir() if p.is_file())
+    assert (tmp_path / "passwd-devices").read_text().startswith("cgm-rex:$7$")
+    assert json.loads((tmp_path / vbroker.PLAN_FILE).read_text())["ingest_user"] == "vigie-ingest"
+    # TLS lines only with the three paths; half of them is a one-line error
+    code, _, err = run_cli("broker", "config", "--out", str(tmp_path), "--tls-ca", "/x/ca.pem", env=env)
+    assert code == 1
+    assert "TLS needs" in err
+    tls = ["--tls-ca", "/x/ca.pem", "--tls-cert", "/x/s.pem", "--tls-key", "/x/s.key"]
+    assert run_cli("broker", "config", "--out", str(tmp_path), *tls, env=env)[0] == 0
+    conf = (tmp_path / "mosquitto.conf").read_text()
+    assert "tls_version tlsv1.2" in conf
+    assert "certfile /x/s.pem" in conf
+
+
+def test_the_worker_identity_is_never_a_device(tmp_path: Path) -> None:
+    plan = vbroker.BrokerPlan(
+        topic_root="vigie/v1",
+        ingest_user="vigie-ingest",
+        ingest_password_hash=vbroker.hash_password("x"),
+        ingest_client_ids=("vigie-ingest",),
+    )
+    with pytest.raises(vbroker.BrokerConfigError, match="ingest worker's identity"):
+        vbroker.render(plan, {"vigie-ingest": vbroker.hash_password("y")}, tmp_path)
+    with pytest.raises(Exception, match="invalid device id"):
+        vbroker.render(plan, {"a/#": vbroker.hash_password("y")}, tmp_path)
+    files = vbroker.render(plan, {}, tmp_path)
+    assert "pattern write vigie/v1/devices/%u/telemetry" in files["acl-devices"]  # never an empty ACL file
+    assert "read" not in files["acl-devices"].split("\n", 1)[1]
