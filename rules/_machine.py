@@ -1,0 +1,72 @@
+"""Persistence and hysteresis over a sequence of points: when a condition is confirmed, and when it is over.
+
+A run opens when the condition holds on ``min_points`` consecutive points spanning at least ``hold`` (no hole
+longer than ``max_gap`` inside); it is *confirmed* then (the alert's start). It closes only when the *clear*
+condition (a stricter one: the hysteresis band) holds on ``clear_points`` consecutive points spanning
+``clear_hold``; the run ends at the first of those points. A point that is neither in condition nor clear (inside
+the band) keeps an open run open, and a hole in the data never closes a run: silence is not recovery.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    """Indices into the points: first in condition, confirmation, and the end (first clear point; None: open)."""
+
+    onset: int
+    confirm: int
+    end: int | None
+
+
+def runs(
+    times: Sequence[datetime],
+    active: Sequence[bool],
+    clear: Sequence[bool],
+    *,
+    hold: timedelta = timedelta(0),
+    min_points: int = 1,
+    clear_hold: timedelta = timedelta(0),
+    clear_points: int = 1,
+    max_gap: timedelta | None = None,
+) -> list[Run]:
+    """The runs of ``active`` over points at ``times`` (sorted), with persistence and hysteresis."""
+    out: list[Run] = []
+    start: int | None = None
+    count = 0
+    confirmed: int | None = None
+    clear_start: int | None = None
+    clear_count = 0
+    for i, t in enumerate(times):
+        gap_broken = max_gap is not None and i > 0 and t - times[i - 1] > max_gap
+        if confirmed is None:
+            if active[i]:
+                if start is None or gap_broken:
+                    start, count = i, 1
+                else:
+                    count += 1
+                if count >= min_points and t - times[start] >= hold:
+                    confirmed = i
+                    clear_start, clear_count = None, 0
+            else:
+                start, count = None, 0
+            continue
+        if clear[i]:
+            if clear_start is None or gap_broken:
+                clear_start, clear_count = i, 1
+            else:
+                clear_count += 1
+            if clear_count >= clear_points and t - times[clear_start] >= clear_hold:
+                assert start is not None
+                out.append(Run(start, confirmed, clear_start))
+                confirmed, start, count = None, None, 0
+                clear_start, clear_count = None, 0
+        else:
+            clear_start, clear_count = None, 0
+    if confirmed is not None and start is not None:
+        out.append(Run(start, confirmed, None))
+    return out
