@@ -18,10 +18,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import random
 import time
+from collections.abc import Awaitable, Callable
 from contextlib import suppress
 from dataclasses import dataclass
+from typing import TypeVar
 
 import psycopg
 
@@ -36,6 +39,7 @@ from vigie.catalog import MetricCatalog
 from vigie.settings import Settings
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 DRAIN_TIMEOUT_S = 20.0  # on SIGTERM, how long the last batch may keep retrying a failing database
 LAST_SEEN_RESOLUTION_S = 5.0  # a device's last-seen time is written at most this often
 
@@ -71,6 +75,8 @@ class IngestWorker:
         self._seen_written: dict[str, float] = {}
         self._root = settings.topic_root
         self.ready = asyncio.Event()
+        # test-only fault injection (tests/reliability): `exit_after_commit` dies between commit and PUBACK
+        self._fault = os.environ.get("VIGIE_INGEST_FAULT", "")
         mqtt = settings.mqtt
         self._link = MqttLink(
             host=mqtt.host,
@@ -124,12 +130,18 @@ class IngestWorker:
 
     # --- batching ---------------------------------------------------------------------------------
 
-    async def _refresh_registry(self, *, force: bool) -> None:
+    async def _refresh_registry(self, stop: asyncio.Event, *, force: bool) -> bool:
+        """Read the registry again when due (or forced); False if shutdown gave up on a failing database."""
         if not (force or self._registry.stale()):
-            return
-        await self._open_db()
-        assert self._conn is not None  # noqa: S101 - opened just above
-        await self._registry.load(self._conn)
+            return True
+
+        async def load() -> bool:
+            await self._open_db()
+            assert self._conn is not None  # noqa: S101 - opened just above
+            await self._registry.load(self._conn)
+            return True
+
+        return await self._retrying(load, stop, "registry read") is not None
 
     def _parse(self, msg: Incoming) -> Parsed | None:
         where = split_topic(msg.topic, self._root)
@@ -148,8 +160,9 @@ class IngestWorker:
             limits=self._limits,
         )
 
-    async def _build(self, messages: list[Incoming]) -> _Work:
-        await self._refresh_registry(force=False)
+    async def _build(self, messages: list[Incoming], stop: asyncio.Event) -> _Work | None:
+        if not await self._refresh_registry(stop, force=False):
+            return None
         parsed = [self._parse(m) for m in messages]
         # an unknown device or animal may have been registered after the registry was read: read it again once
         retry = [
@@ -158,7 +171,8 @@ class IngestWorker:
             if p is not None and p.retry_on_refresh and self._registry.predates(m.received_at)
         ]
         if retry:
-            await self._refresh_registry(force=True)
+            if not await self._refresh_registry(stop, force=True):
+                return None
             for i in retry:
                 parsed[i] = self._parse(messages[i])
         return _Work(messages, parsed, self._assemble(messages, parsed))
@@ -170,13 +184,15 @@ class IngestWorker:
             if p is None:
                 self._status(msg, batch)
                 continue
-            device_id = msg.topic[len(self._root) + 9 : -10]  # "{root}/devices/" ... "/telemetry"
+            where = split_topic(msg.topic, self._root)
+            device_id = where[0] if where else None
             if p.rows:
                 batch.rows.extend(p.rows)
             for rej in p.rejections:
                 batch.quarantine.append(QuarantineItem(msg.received_at, msg.topic, device_id, p.clinic_id, rej))
             if (
-                device_id in devices
+                device_id is not None
+                and device_id in devices
                 and msg.received_at - self._seen_written.get(device_id, 0.0) >= LAST_SEEN_RESOLUTION_S
             ):
                 batch.seen[device_id] = msg.received_at
@@ -195,24 +211,36 @@ class IngestWorker:
     # --- commit -----------------------------------------------------------------------------------
 
     async def _write(self, batch: Batch, stop: asyncio.Event) -> WriteResult | None:
-        """Write ``batch``, retrying database outages with capped backoff; None if shutdown gave up."""
+        """Write ``batch``, retrying database outages; None if shutdown gave up."""
+
+        async def write() -> WriteResult:
+            writer = await self._open_db()
+            return await writer.write(batch)
+
+        return await self._retrying(write, stop, "database write")
+
+    async def _retrying(self, operation: Callable[[], Awaitable[T]], stop: asyncio.Event, what: str) -> T | None:
+        """Run ``operation`` until it succeeds, retrying database outages with capped, jittered backoff.
+
+        Returns None only at shutdown, once the database has failed for DRAIN_TIMEOUT_S: the batch then stays
+        unacknowledged on the broker. Errors other than outages (a batch the database refuses) propagate.
+        """
         attempt, first_failure = 0, 0.0
         while True:
             try:
                 async with asyncio.timeout(self._settings.ingest_db_timeout_s):
-                    writer = await self._open_db()
-                    return await writer.write(batch)
+                    return await operation()
             except (psycopg.OperationalError, StoreError, TimeoutError, OSError) as exc:
                 attempt += 1
                 first_failure = first_failure or time.monotonic()
                 self.metrics.batches_retried += 1
                 await self._close_db()
                 if stop.is_set() and time.monotonic() - first_failure > DRAIN_TIMEOUT_S:
-                    logger.exception("giving up the last batch at shutdown (it stays unacknowledged on the broker)")
+                    logger.exception("giving up at shutdown (what was received stays unacknowledged on the broker)")
                     return None
                 delay = min(self._settings.ingest_retry_max_s, 0.05 * 2**attempt) * random.uniform(0.5, 1.0)  # noqa: S311
                 reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
-                logger.warning("database write failed (%s); retry %d in %.2f s", reason, attempt, delay)
+                logger.warning("%s failed (%s); retry %d in %.2f s", what, reason, attempt, delay)
                 await asyncio.sleep(delay)
 
     async def _commit(self, work: _Work, stop: asyncio.Event) -> bool:
@@ -234,6 +262,8 @@ class IngestWorker:
             self.metrics.quarantined[q.rejection.reason] += 1
         for device_id, at in work.batch.seen.items():
             self._seen_written[device_id] = at
+        if self._fault == "exit_after_commit":
+            os._exit(137)
         self.metrics.acks_sent += self._link.ack(work.messages)
         return True
 
@@ -289,8 +319,8 @@ class IngestWorker:
                 continue
             self._pending = []
             self.metrics.unacked = len(pending)
-            work = await self._build(pending)
-            if not await self._commit(work, stop):
+            work = await self._build(pending, stop)
+            if work is None or not await self._commit(work, stop):
                 return
             self.metrics.unacked = len(self._pending)
 

@@ -19,7 +19,7 @@ import psycopg
 import pytest
 
 from tests.conftest import free_port, wait_port
-from tests.ingest.conftest import PrivatePostgres, count, register_fleet
+from tests.ingest.conftest import PrivatePostgres, count, glucose_message, publish, register_fleet
 from vigie import broker as vbroker
 from vigie.settings import Settings
 
@@ -306,3 +306,41 @@ def worker_log(tmp_path: Path) -> Iterator[Path]:
     yield log
     if log.exists():
         print(log.read_text()[-3000:])
+
+
+def items_for(
+    devices: list[str], n: int, *, start: float, step_s: float = 1.0, first_seq: int = 0
+) -> list[tuple[str, bytes]]:
+    """n one-reading messages per device, interleaved, seq first_seq.., times start + seq * step_s."""
+    return [
+        (f"{d}/telemetry", glucose_message(s, start + s * step_s, 80 + s % 150))
+        for s in range(first_seq, first_seq + n)
+        for d in devices
+    ]
+
+
+async def paced(settings: Settings, items: list[tuple[str, bytes]], *, per_s: float, chunk: int = 100) -> int:
+    """Publish ``items`` at about ``per_s`` messages a second (chunks of ``chunk``); returns how many the broker
+    acknowledged."""
+    sent = 0
+    for start in range(0, len(items), chunk):
+        t0 = time.monotonic()
+        sent += await publish(settings, items[start : start + chunk])
+        await asyncio.sleep(max(0.0, chunk / per_s - (time.monotonic() - t0)))
+    return sent
+
+
+async def burst(settings: Settings, items: list[tuple[str, bytes]], *, publishers: int = 4) -> int:
+    """Publish ``items`` as fast as ``publishers`` concurrent clients can; returns how many were acknowledged."""
+    parts = [items[i::publishers] for i in range(publishers)]
+    return sum(await asyncio.gather(*(publish(settings, p) for p in parts)))
+
+
+def stored(dsn: str) -> int:
+    return count(dsn, "SELECT count(*) FROM readings")
+
+
+@pytest.fixture
+def fleet(settings: Settings) -> list[str]:
+    """The test fleet of tests/ingest (three CGMs on dogs, a milking robot, a disabled CGM)."""
+    return register_fleet(settings.dsn)
