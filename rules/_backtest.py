@@ -7,7 +7,7 @@ Scoring (per alert category):
   the condition was confirmed, measurement time) minus the label's start, 0 when the alert was already open;
 - an **alert is true** when it overlaps a label of the same animal whose category is the alert's or one that
   explains it (``RELATED``: a mastitis lowers the yield too), widened by the grace; else it is a **false alert**;
-- **false alerts per animal-week**: false alerts ÷ (animals evaluated by a rule of that category × weeks);
+- **false alerts per animal-week**: false alerts ÷ (animals evaluated by a rule of that category x weeks);
 - **mastitis per cow-day** (Hogeveen 2010's terms): sensitivity = labelled cases detected within 48 h of their
   start; specificity = cow-days outside any mastitis label (± 2 days) without an open mastitis alert ÷ such days.
 """
@@ -115,8 +115,9 @@ def run_backtest(
         if part is None:
             continue
         rules = ruleset.for_animal(spec.context.species, clinic=clinic, animal=spec.overrides)
-        for ep in evaluate(part.reset_index(drop=True), spec.context, rules, end):
-            out.append((spec.context.animal_id, ep))
+        out.extend(
+            (spec.context.animal_id, ep) for ep in evaluate(part.reset_index(drop=True), spec.context, rules, end)
+        )
     return out, start, end
 
 
@@ -195,7 +196,9 @@ def _cow_days(
     found = sum(
         1
         for lab in cases
-        if any(a == lab["animal_id"] and _overlaps(e, lab["start"] - window, lab["start"] + window, end) for a, e in mast)
+        if any(
+            a == lab["animal_id"] and _overlaps(e, lab["start"] - window, lab["start"] + window, end) for a, e in mast
+        )
     )
     first_day = pd.Timestamp(start).normalize() + pd.Timedelta(days=1)
     last_day = pd.Timestamp(end).normalize() - pd.Timedelta(days=1)

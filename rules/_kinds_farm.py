@@ -6,6 +6,7 @@ Pure functions like :mod:`rules._kinds_pet`: readings frame of one animal, rule,
 
 from __future__ import annotations
 
+import itertools
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -106,7 +107,7 @@ def no_event(frame: pd.DataFrame, rule: Rule, ctx: AnimalContext, now: datetime)
     n0, n1 = rule.num("night_start_h", 22), rule.num("night_end_h", 6)
     stamps = [py(t) for t in s.index]
     out = []
-    for a, b in [*zip(stamps[:-1], stamps[1:], strict=True), (stamps[-1], None)]:
+    for a, b in [*itertools.pairwise(stamps), (stamps[-1], None)]:
         stop = b if b is not None else now
         if stop - a <= limit:
             continue
@@ -145,11 +146,15 @@ def flatline(frame: pd.DataFrame, rule: Rule, ctx: AnimalContext, now: datetime)
         return []
     stuck = (feed < rule.num("zero_below")) & (eat >= rule.num("min_minutes"))
     times = [py(t) for t in feed.index]
-    active = list(stuck.to_numpy())
-    cleared = list((feed >= rule.num("zero_below")).to_numpy())
+    active = [bool(x) for x in stuck.to_numpy()]
+    cleared = [bool(x) for x in (feed >= rule.num("zero_below")).to_numpy()]
     out = []
     for r in runs(times, active, cleared, min_points=int(rule.num("min_events", 3))):
-        evidence = {"metric": rule.text("metric"), "visits": r.confirm - r.onset + 1, "since": times[r.onset].isoformat()}
+        evidence = {
+            "metric": rule.text("metric"),
+            "visits": r.confirm - r.onset + 1,
+            "since": times[r.onset].isoformat(),
+        }
         fr = f"La balance de la mangeoire indique 0 kg à chaque visite depuis {when(times[r.onset])} alors que l'animal mange : panne probable."
         en = f"The feeder scale reads 0 kg at every visit since {when(times[r.onset])} while the animal is eating: likely fault."
         ep = episode(rule, rule.severity, times[r.onset], times[r.confirm], end_of(times, r.end), evidence, fr, en)
@@ -180,7 +185,9 @@ def udder(frame: pd.DataFrame, rule: Rule, ctx: AnimalContext, now: datetime) ->
     blood = series(frame, "milk_blood").reindex(ratio.index).fillna(0.0)
     w = worst.to_numpy(dtype=np.float64)
     d = np.array([drop.at[t, q] if isinstance(q, str) else np.nan for t, q in which.items()], dtype=np.float64)
-    flag = (w >= rule.num("review_ratio")) | ((w >= rule.num("composite_ratio")) & (np.nan_to_num(d) >= rule.num("yield_drop_pct")))
+    flag = (w >= rule.num("review_ratio")) | (
+        (w >= rule.num("composite_ratio")) & (np.nan_to_num(d) >= rule.num("yield_drop_pct"))
+    )
     calm = np.nan_to_num(w, nan=0.0) < rule.num("clear_ratio")
     keep = ~np.isnan(w)
     times = [py(t) for t, k in zip(ratio.index, keep, strict=True) if k]
@@ -190,8 +197,8 @@ def udder(frame: pd.DataFrame, rule: Rule, ctx: AnimalContext, now: datetime) ->
     out = []
     for r in runs(
         times,
-        list(flag),
-        list(calm),
+        [bool(x) for x in flag],
+        [bool(x) for x in calm],
         min_points=int(rule.num("consecutive", 2)),
         clear_points=int(rule.num("clear_milkings", 4)),
     ):
@@ -209,14 +216,14 @@ def udder(frame: pd.DataFrame, rule: Rule, ctx: AnimalContext, now: datetime) ->
             "milkings": int(last - r.onset + 1),
             "window": [times[r.onset].isoformat(), times[last].isoformat()],
         }
-        drop_fr = "" if np.isnan(d[i]) else f", production du quartier −{num(float(d[i]), 'fr')} %"
-        drop_en = "" if np.isnan(d[i]) else f", quarter yield −{num(float(d[i]), 'en')} %"
+        drop_fr = "" if np.isnan(d[i]) else f", production du quartier -{num(float(d[i]), 'fr')} %"
+        drop_en = "" if np.isnan(d[i]) else f", quarter yield -{num(float(d[i]), 'en')} %"
         fr = (
             f"Conductivité du quartier {_QUARTER_FR[q]} {num(float(w[i]), 'fr', 2)} fois celle des deux quartiers les plus bas"
             f" (seuil {num(rule.num('review_ratio'), 'fr', 2)}) sur {r.confirm - r.onset + 1} traites consécutives{drop_fr}."
         )
         en = (
-            f"Conductivity of the {_QUARTER_EN[q]} quarter {num(float(w[i]), 'en', 2)}× the mean of the two lowest quarters"
+            f"Conductivity of the {_QUARTER_EN[q]} quarter {num(float(w[i]), 'en', 2)}x the mean of the two lowest quarters"
             f" (threshold {num(rule.num('review_ratio'), 'en', 2)}) on {r.confirm - r.onset + 1} consecutive milkings{drop_en}."
         )
         sev = "urgent" if urgent else rule.severity
@@ -265,7 +272,9 @@ def yield_drop(frame: pd.DataFrame, rule: Rule, ctx: AnimalContext, now: datetim
     if known.sum() < 3:
         return []
     sigma = max(float(np.nanstd(resid[known][:7])) if known.sum() >= 4 else 0.05, 0.03)
-    chart = cusum(np.where(known, resid, np.nan), sigma=sigma, k=rule.num("cusum_k", 0.5), h=rule.num("cusum_h", 5), reset=False)
+    chart = cusum(
+        np.where(known, resid, np.nan), sigma=sigma, k=rule.num("cusum_k", 0.5), h=rule.num("cusum_h", 5), reset=False
+    )
     alarm = chart.lower > rule.num("cusum_h", 5)
     low = np.nan_to_num(pct, nan=np.inf) < rule.num("review_pct")
     active = list(low | alarm)
@@ -321,7 +330,11 @@ def fp_ratio(frame: pd.DataFrame, rule: Rule, ctx: AnimalContext, now: datetime)
         last = r.end - 1 if r.end is not None else len(times) - 1
         i = int(np.argmax(mean[r.onset : last + 1])) + r.onset
         severity = "urgent" if mean[i] > rule.num("urgent_above", np.inf) else rule.severity
-        evidence = {"fp_mean_5d": round(float(mean[i]), 3), "threshold": rule.num("above"), "day": str(fp.index[i].date())}
+        evidence = {
+            "fp_mean_5d": round(float(mean[i]), 3),
+            "threshold": rule.num("above"),
+            "day": str(fp.index[i].date()),
+        }
         fr = f"Rapport TB/TP moyen sur 5 jours {num(float(mean[i]), 'fr', 2)} (seuil {num(rule.num('above'), 'fr', 2)}) : dépistage de cétose."
         en = f"5-day mean fat:protein ratio {num(float(mean[i]), 'en', 2)} (threshold {num(rule.num('above'), 'en', 2)}): ketosis screen."
         ep = episode(rule, severity, times[r.onset], times[r.confirm], end_of(times, r.end), evidence, fr, en)
@@ -345,10 +358,20 @@ def daily_baseline(frame: pd.DataFrame, rule: Rule, ctx: AnimalContext, now: dat
     pct = pct[keep]
     times = [py(pd.Timestamp(d).tz_localize("UTC") + pd.Timedelta(days=1)) for d in days]
     out = []
-    for r in runs(times, list(pct < rule.num("below_pct")), list(pct >= rule.num("clear_pct")), min_points=int(rule.num("days", 3)), max_gap=timedelta(days=1)):
+    for r in runs(
+        times,
+        list(pct < rule.num("below_pct")),
+        list(pct >= rule.num("clear_pct")),
+        min_points=int(rule.num("days", 3)),
+        max_gap=timedelta(days=1),
+    ):
         last = r.end - 1 if r.end is not None else len(times) - 1
         seg = pct[r.onset : last + 1]
-        evidence = {"column": col, "pct_of_baseline": [round(float(x), 1) for x in seg], "threshold": rule.num("below_pct")}
+        evidence = {
+            "column": col,
+            "pct_of_baseline": [round(float(x), 1) for x in seg],
+            "threshold": rule.num("below_pct"),
+        }
         fr = f"Fréquentation du robot à {num(float(seg.min()), 'fr')} % de sa référence sur {len(seg)} jours (seuil {num(rule.num('below_pct'), 'fr')} %)."
         en = f"Robot visits at {num(float(seg.min()), 'en')} % of her baseline over {len(seg)} days (threshold {num(rule.num('below_pct'), 'en')} %)."
         onset = times[r.onset] - timedelta(days=1)
@@ -358,7 +381,7 @@ def daily_baseline(frame: pd.DataFrame, rule: Rule, ctx: AnimalContext, now: dat
 
 
 def activity(frame: pd.DataFrame, rule: Rule, ctx: AnimalContext, now: datetime) -> list[Episode]:
-    """Hourly activity ≥ ``ratio`` × the cow's usual activity at that hour (median of the same hour over the last
+    """Hourly activity ≥ ``ratio`` x the cow's usual activity at that hour (median of the same hour over the last
     ``baseline_days`` days) for ≥ ``hold_h`` hours."""
     s = series(frame, rule.text("metric"))
     if len(s) < 48:
@@ -383,7 +406,7 @@ def activity(frame: pd.DataFrame, rule: Rule, ctx: AnimalContext, now: datetime)
         peak = float(np.nanmax(ratio[r.onset : last + 1]))
         evidence = {"peak_ratio": round(peak, 2), "threshold": rule.num("ratio"), "since": times[r.onset].isoformat()}
         fr = f"Activité {num(peak, 'fr', 1)} fois l'habitude (seuil {num(rule.num('ratio'), 'fr', 1)}) depuis {when(times[r.onset])} : chaleur probable."
-        en = f"Activity {num(peak, 'en', 1)}× usual (threshold {num(rule.num('ratio'), 'en', 1)}) since {when(times[r.onset])}: likely heat."
+        en = f"Activity {num(peak, 'en', 1)}x usual (threshold {num(rule.num('ratio'), 'en', 1)}) since {when(times[r.onset])}: likely heat."
         ep = episode(rule, rule.severity, times[r.onset], times[r.confirm], end_of(times, r.end), evidence, fr, en)
         out.append(with_device(ep, device_of(frame, rule.text("metric"))))
     return out

@@ -6,6 +6,7 @@ rule, and the evaluation time ``now``; it returns the episodes of the rule's con
 
 from __future__ import annotations
 
+import itertools
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -135,7 +136,7 @@ def glucose_mean(frame: pd.DataFrame, rule: Rule, ctx: AnimalContext, now: datet
             continue
         summary = cgm_summary(part, GlucoseRange(80.0, 250.0), window=(t - span, t))
         means.append(float(summary.mean))
-        covers.append(float(summary.coverage))
+        covers.append(float(summary.coverage or 0.0))
     above, clear, min_cov = rule.num("above"), rule.num("clear", rule.num("above")), rule.num("min_coverage", 0)
     active = [m > above and c >= min_cov for m, c in zip(means, covers, strict=True)]
     cleared = [m < clear for m in means]
@@ -231,13 +232,11 @@ def stale(frame: pd.DataFrame, rule: Rule, ctx: AnimalContext, now: datetime) ->
     s = series(frame, rule.text("metric"))
     if len(s) < 2:
         return []
-    step = pd.Series(s.index).diff().median()
-    streaming = step <= pd.Timedelta(minutes=5)
+    step = pd.Timedelta(pd.Series(s.index).diff().median())
+    streaming = bool(step <= pd.Timedelta(minutes=5))
     limit = pd.Timedelta(minutes=rule.num("streaming_max_min" if streaming else "scan_max_min"))
     stamps = list(s.index)
-    ends: list[tuple[Any, Any | None]] = [
-        (a, b) for a, b in zip(stamps[:-1], stamps[1:], strict=True) if b - a > limit
-    ]
+    ends: list[tuple[Any, Any | None]] = [(a, b) for a, b in itertools.pairwise(stamps) if b - a > limit]
     if pd.Timestamp(now) - stamps[-1] > limit:
         ends.append((stamps[-1], None))
     out = []
@@ -281,7 +280,16 @@ def rate(frame: pd.DataFrame, rule: Rule, ctx: AnimalContext, now: datetime) -> 
             evidence = {"metric": rule.text("metric"), "jumps": j - i + 1, "max_rate": rule.num("max_rate")}
             fr = f"{j - i + 1} sauts de mesure non physiologiques (> {num(rule.num('max_rate'), 'fr')} par min) depuis {when(py(first))}."
             en = f"{j - i + 1} non-physiological jumps (> {num(rule.num('max_rate'), 'en')} per min) since {when(py(first))}."
-            ep = _episode(rule, rule.severity, py(first), py(confirm), None if end > pd.Timestamp(now) else py(end), evidence, fr, en)
+            ep = _episode(
+                rule,
+                rule.severity,
+                py(first),
+                py(confirm),
+                None if end > pd.Timestamp(now) else py(end),
+                evidence,
+                fr,
+                en,
+            )
             out.append(_with_device(ep, device_of(frame, rule.text("metric"))))
         i = j + 1
     return out

@@ -61,8 +61,7 @@ def runs(
             else:
                 clear_count += 1
             if clear_count >= clear_points and t - times[clear_start] >= clear_hold:
-                assert start is not None
-                out.append(Run(start, confirmed, clear_start))
+                out.append(Run(start if start is not None else confirmed, confirmed, clear_start))
                 confirmed, start, count = None, None, 0
                 clear_start, clear_count = None, 0
         else:

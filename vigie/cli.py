@@ -401,9 +401,10 @@ def _wire_stages() -> None:
     from analytics import cli as analytics_cli  # noqa: PLC0415
     from dashboards import cli as dashboards_cli  # noqa: PLC0415
     from ingest import cli as ingest_cli  # noqa: PLC0415
+    from rules import cli as rules_cli  # noqa: PLC0415
     from simulators import cli as simulators_cli  # noqa: PLC0415
 
-    for stage in (simulators_cli, ingest_cli, analytics_cli, dashboards_cli):
+    for stage in (simulators_cli, ingest_cli, analytics_cli, dashboards_cli, rules_cli):
         stage.register(app, bench_app)
 
 
