@@ -73,3 +73,44 @@ async def test_database_stopped_mid_stream_loses_nothing(
     )
     assert retried > 0  # the outage did hit a write
     assert stored == distinct == published == len(items)
+
+
+async def test_database_down_when_the_registry_refresh_is_due(
+    private_pg: PrivatePostgres, broker: Broker, topic_root: str, worker_log: Path
+) -> None:
+    """The registry read goes through the same retries as the writes: the worker waits, it does not crash."""
+    with psycopg.connect(private_pg.dsn(), autocommit=True) as admin:
+        admin.execute("CREATE DATABASE outage_registry")
+    dsn = private_pg.dsn("outage_registry")
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        migrate(conn)
+    devices = register_fleet(dsn)
+    settings = Settings(
+        database_url=dsn,
+        mqtt_url=broker.url,
+        topic_root=topic_root,  # type: ignore[arg-type]
+        ingest_client_id=f"outage-reg-{int(time.time())}",
+    )
+    proc = WorkerProcess(settings, worker_log)
+    proc.start()
+    down = False
+    try:
+        private_pg.stop("immediate")
+        down = True
+        await asyncio.sleep(2.5)  # the registry copy (refreshed every 2 s) is now due while the database is down
+        now = time.time()
+        sent = await publish(
+            settings, [(f"{devices[0]}/telemetry", glucose_message(i, now - 60 + i)) for i in range(20)]
+        )
+        await wait_until(lambda: proc.metric("vigie_ingest_batches_retried_total") > 0)
+        assert proc.proc is not None
+        assert proc.proc.poll() is None  # still running, waiting for the database
+        private_pg.start()
+        down = False
+        await wait_until(lambda: count(dsn, "SELECT count(*) FROM readings") >= sent, within=60)
+    finally:
+        if down:
+            private_pg.start()
+        code = proc.stop(signal.SIGTERM)
+    assert code == 0
+    assert count(dsn, "SELECT count(DISTINCT seq) FROM readings") == sent
