@@ -350,7 +350,7 @@ def measure_end_to_end(
             raise IngestError("benchmark: the worker did not commit everything within 600 s")
         if poll is not None:
             row = poll.execute(
-                "SELECT seq FROM readings WHERE device_id = 'bench-0' AND metric = 'glucose' ORDER BY time DESC LIMIT 1"
+                "SELECT seq FROM readings WHERE animal_id = 'dog-0' AND metric = 'glucose' ORDER BY time DESC LIMIT 1"
             ).fetchone()
             if row is not None:
                 probe_seqs.append((time.time(), int(row[0])))

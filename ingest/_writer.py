@@ -26,7 +26,7 @@ _COPY_STAGE = f"COPY ingest_stage ({_COLUMNS}) FROM STDIN (FORMAT BINARY)"
 _STAGE_DDL = "CREATE TEMP TABLE IF NOT EXISTS ingest_stage (LIKE readings INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
 _STAGE_INSERT = (
     "INSERT INTO readings (time, device_id, animal_id, metric, value, clinic_id, seq)"
-    " SELECT DISTINCT ON (device_id, metric, time, animal_id) time, device_id, animal_id, metric, value, clinic_id, seq"
+    " SELECT DISTINCT ON (animal_id, metric, time, device_id) time, device_id, animal_id, metric, value, clinic_id, seq"
     " FROM ingest_stage ON CONFLICT DO NOTHING"
 )
 _QUARANTINE = (
