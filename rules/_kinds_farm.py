@@ -185,10 +185,15 @@ def udder(frame: pd.DataFrame, rule: Rule, ctx: AnimalContext, now: datetime) ->
     blood = series(frame, "milk_blood").reindex(ratio.index).fillna(0.0)
     w = worst.to_numpy(dtype=np.float64)
     d = np.array([drop.at[t, q] if isinstance(q, str) else np.nan for t, q in which.items()], dtype=np.float64)
-    flag = (w >= rule.num("review_ratio")) | (
-        (w >= rule.num("composite_ratio")) & (np.nan_to_num(d) >= rule.num("yield_drop_pct"))
+    # the cow's own usual ratio (median of her previous milkings): some healthy udders sit at 1.10
+    own = worst.rolling(int(rule.num("own_milkings", 28)), min_periods=6).median().shift(1).to_numpy(dtype=np.float64)
+    own = np.where(np.isfinite(own), own, 1.0)
+    risen = w >= own + rule.num("min_rise", 0.0)
+    flag = risen & (
+        (w >= rule.num("review_ratio"))
+        | ((w >= rule.num("composite_ratio")) & (np.nan_to_num(d) >= rule.num("yield_drop_pct")))
     )
-    calm = np.nan_to_num(w, nan=0.0) < rule.num("clear_ratio")
+    calm = np.nan_to_num(w, nan=0.0) < np.maximum(rule.num("clear_ratio"), own + rule.num("clear_margin", 0.03))
     keep = ~np.isnan(w)
     times = [py(t) for t, k in zip(ratio.index, keep, strict=True) if k]
     w, d, flag, calm = w[keep], d[keep], flag[keep], calm[keep]

@@ -69,6 +69,7 @@ def threshold(frame: pd.DataFrame, rule: Rule, ctx: AnimalContext, now: datetime
         clear_hold=timedelta(minutes=rule.num("clear_hold_min", 0)),
         clear_points=int(rule.num("clear_points", 1)),
         max_gap=timedelta(minutes=rule.num("max_gap_min", 60)),
+        keep=[not c for c in cleared],
     )
     out = []
     for r in found:

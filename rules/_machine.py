@@ -33,8 +33,13 @@ def runs(
     clear_hold: timedelta = timedelta(0),
     clear_points: int = 1,
     max_gap: timedelta | None = None,
+    keep: Sequence[bool] | None = None,
 ) -> list[Run]:
-    """The runs of ``active`` over points at ``times`` (sorted), with persistence and hysteresis."""
+    """The runs of ``active`` over points at ``times`` (sorted), with persistence and hysteresis.
+
+    ``keep`` marks points inside the hysteresis band: they neither count towards confirmation nor break a run
+    that is forming (a 58, 63, 55 sequence is one low spell, not two).
+    """
     out: list[Run] = []
     start: int | None = None
     count = 0
@@ -52,7 +57,7 @@ def runs(
                 if count >= min_points and t - times[start] >= hold:
                     confirmed = i
                     clear_start, clear_count = None, 0
-            else:
+            elif not (keep is not None and keep[i] and start is not None and not gap_broken):
                 start, count = None, 0
             continue
         if clear[i]:

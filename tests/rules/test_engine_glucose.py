@@ -1,0 +1,139 @@
+"""Glucose rule kinds on crafted series: fires, holds, resolves, does not flap, gaps, late data, the clock."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pandas as pd
+
+from rules._engine import evaluate
+from tests.rules.helpers import T0, ctx, every, frame, only
+
+
+def _hypo_series(values: list[float], step: float = 5.0) -> pd.DataFrame:
+    return frame("glucose", every(T0, step, len(values)), values)
+
+
+def test_hypoglycaemia_fires_after_15_minutes_and_resolves_after_30_minutes_above_70() -> None:
+    values = [120.0] * 6 + [55.0] * 6 + [80.0] * 8
+    eps = evaluate(_hypo_series(values), ctx(), only("dog", "hypoglycemia"), T0 + timedelta(hours=3))
+    assert len(eps) == 1
+    ep = eps[0]
+    assert ep.category == "hypoglycemia"
+    assert ep.severity == "urgent"
+    assert ep.onset == T0 + timedelta(minutes=30)
+    assert ep.start == T0 + timedelta(minutes=45)  # 4 readings spanning 15 min
+    assert ep.end == T0 + timedelta(minutes=60)  # first reading of the 30 min above 70
+    assert ep.evidence["extreme"] == 55.0
+    assert "à confirmer au glucomètre" in ep.explanation_fr
+    assert "confirm with a glucometer" in ep.explanation_en
+
+
+def test_a_single_low_reading_or_a_short_dip_does_not_fire() -> None:
+    values = [120.0] * 6 + [55.0] * 3 + [120.0] * 6
+    assert evaluate(_hypo_series(values), ctx(), only("dog", "hypoglycemia"), T0 + timedelta(hours=2)) == []
+
+
+def test_hysteresis_band_keeps_one_alert_and_below_50_is_severe() -> None:
+    values = [120.0] + [55.0] * 5 + [65.0, 58.0, 66.0, 59.0, 64.0, 48.0, 62.0] * 3 + [90.0] * 8
+    eps = evaluate(_hypo_series(values), ctx(), only("dog", "hypoglycemia"), T0 + timedelta(hours=4))
+    assert len(eps) == 1
+    assert eps[0].end is not None
+    assert eps[0].evidence["extreme"] == 48.0
+
+
+def test_back_above_70_briefly_does_not_resolve() -> None:
+    values = [55.0] * 5 + [75.0] * 3 + [55.0] * 5
+    eps = evaluate(_hypo_series(values), ctx(), only("dog", "hypoglycemia"), T0 + timedelta(hours=2))
+    assert len(eps) == 1
+    assert eps[0].open
+
+
+def test_a_hole_in_the_data_is_not_a_recovery() -> None:
+    times = every(T0, 5, 5) + every(T0 + timedelta(hours=3), 5, 3)
+    eps = evaluate(frame("glucose", times, [55.0] * 8), ctx(), only("dog", "hypoglycemia"), T0 + timedelta(hours=4))
+    assert len(eps) == 1
+    assert eps[0].open
+
+
+def test_late_and_out_of_order_rows_give_the_same_episodes() -> None:
+    values = [120.0] * 6 + [52.0] * 6 + [90.0] * 8
+    ordered = _hypo_series(values)
+    shuffled = pd.concat([ordered.iloc[::2], ordered.iloc[1::2][::-1], ordered.iloc[3:5]])  # with duplicates
+    now = T0 + timedelta(hours=3)
+    assert evaluate(shuffled, ctx(), only("dog", "hypoglycemia"), now) == evaluate(
+        ordered, ctx(), only("dog", "hypoglycemia"), now
+    )
+
+
+def test_the_clock_hides_readings_from_the_future() -> None:
+    values = [120.0] * 6 + [55.0] * 6
+    series = _hypo_series(values)
+    assert evaluate(series, ctx(), only("dog", "hypoglycemia"), T0 + timedelta(minutes=40)) == []
+    assert len(evaluate(series, ctx(), only("dog", "hypoglycemia"), T0 + timedelta(minutes=45))) == 1
+
+
+def test_vet_override_moves_the_threshold_and_changes_the_version() -> None:
+    values = [120.0] * 6 + [65.0] * 6 + [120.0] * 8
+    default = only("cat", "hypoglycemia")
+    custom = only("cat", "hypoglycemia", threshold=70.0, clear=80.0)
+    assert default.version != custom.version
+    assert evaluate(_hypo_series(values), ctx("cat"), default, T0 + timedelta(hours=2)) == []
+    assert len(evaluate(_hypo_series(values), ctx("cat"), custom, T0 + timedelta(hours=2))) == 1
+
+
+def test_hyperglycaemia_needs_12_hours_above_400() -> None:
+    values = [450.0] * 12 * 11
+    rules = only("dog", "hyperglycemia_dka_risk")
+    assert evaluate(_hypo_series(values), ctx(), rules, T0 + timedelta(hours=12)) == []
+    values = [450.0] * 12 * 13
+    eps = evaluate(_hypo_series(values), ctx(), rules, T0 + timedelta(hours=13))
+    assert [e.category for e in eps] == ["hyperglycemia"]
+
+
+def test_silent_cgm_is_a_data_gap_that_ends_with_the_next_reading() -> None:
+    times = every(T0, 5, 12) + every(T0 + timedelta(hours=4), 5, 12)
+    rules = only("dog", "cgm_silent")
+    eps = evaluate(frame("glucose", times, [150.0] * 24), ctx(), rules, T0 + timedelta(hours=5))
+    assert len(eps) == 1
+    assert eps[0].category == "data_gap"
+    assert eps[0].end == T0 + timedelta(hours=4)
+    still = evaluate(frame("glucose", times[:12], [150.0] * 12), ctx(), rules, T0 + timedelta(hours=3))
+    assert len(still) == 1
+    assert still[0].open
+
+
+def _curves(nadir: float, days: int) -> pd.DataFrame:
+    times, values = [], []
+    for k in range(days * 2):
+        inj = T0 + timedelta(hours=12 * k)
+        for m in range(0, 12 * 60, 15):
+            h = m / 60.0
+            depth = 250.0 - nadir
+            v = 250.0 - depth * max(0.0, 1.0 - abs(h - 5.0) / 4.0)
+            times.append(inj + timedelta(minutes=m))
+            values.append(v)
+    glucose = frame("glucose", times, values)
+    doses = frame("insulin_dose", [T0 + timedelta(hours=12 * k) for k in range(days * 2)], [5.0] * (days * 2))
+    return pd.concat([glucose, doses], ignore_index=True)
+
+
+def test_low_nadir_on_two_cycles_is_a_glycaemic_control_review() -> None:
+    rules = only("dog", "low_nadir")
+    eps = evaluate(_curves(70.0, 2), ctx(), rules, T0 + timedelta(days=2))
+    assert [e.category for e in eps] == ["glycemic_control"]
+    assert eps[0].severity == "review"
+    assert eps[0].evidence["lowest_nadir"] == 70.0
+    assert evaluate(_curves(110.0, 2), ctx(), rules, T0 + timedelta(days=2)) == []
+
+
+def test_jumps_that_no_blood_glucose_can_make_are_a_device_fault() -> None:
+    values = [150.0, 150.0, 300.0, 150.0, 150.0, 320.0, 150.0] + [150.0] * 40
+    eps = evaluate(
+        frame("glucose", every(T0, 5, len(values)), values),
+        ctx(),
+        only("dog", "cgm_implausible_jump"),
+        T0 + timedelta(hours=5),
+    )
+    assert [e.category for e in eps] == ["device_fault"]
+    assert eps[0].end is not None
