@@ -2,9 +2,10 @@
 
 One asyncio TaskGroup per process:
 
-- ``ingest.flusher``: takes the messages received so far when the batch is full or old enough, parses them,
-  writes one transaction, then acknowledges them in arrival order. One transaction in flight at a time, so
-  acknowledgements stay ordered; the next batch fills meanwhile.
+- ``ingest.batcher``: takes the messages received so far when the batch is full or has lingered, parses them and
+  hands the batch to the writer (one batch waits at most, so parsing the next batch overlaps writing this one).
+- ``ingest.writer``: one transaction per batch, then the batch's acknowledgements in arrival order. One
+  transaction at a time, so acknowledgements stay ordered.
 - ``ingest.mqtt-keepalive``: paho's housekeeping (pings).
 - ``ingest.broker-watch``: reconnects after a lost connection (the persistent session brings back every message
   that was not acknowledged).
@@ -69,12 +70,17 @@ class IngestWorker:
         self._pending: list[Incoming] = []
         self._wake = asyncio.Event()
         self._max_msgs = max(1, min(settings.ingest_batch_max_rows, int(settings.ingest_receive_maximum * 0.7)))
-        self._conn: psycopg.AsyncConnection[tuple[object, ...]] | None = None
+        self._conn: psycopg.AsyncConnection[tuple[object, ...]] | None = None  # the writer's
+        # the registry is read by the batcher while the writer's transaction may be open: its own connection
+        self._registry_conn: psycopg.AsyncConnection[tuple[object, ...]] | None = None
+        self._batches: asyncio.Queue[_Work | None] = asyncio.Queue(maxsize=1)
+        self._gave_up = False
         self._writer: BatchWriter | None = None
         self._rollups = False
         self._seen_written: dict[str, float] = {}
         self._root = settings.topic_root
         self.ready = asyncio.Event()
+        self._stop = asyncio.Event()
         # test-only fault injection (tests/reliability): `exit_after_commit` dies between commit and PUBACK
         self._fault = os.environ.get("VIGIE_INGEST_FAULT", "")
         mqtt = settings.mqtt
@@ -100,11 +106,9 @@ class IngestWorker:
 
     # --- database ---------------------------------------------------------------------------------
 
-    async def _open_db(self) -> BatchWriter:
-        if self._writer is not None:
-            return self._writer
+    async def _connect(self) -> psycopg.AsyncConnection[tuple[object, ...]]:
         try:
-            conn = await psycopg.AsyncConnection.connect(
+            return await psycopg.AsyncConnection.connect(
                 self._settings.dsn,
                 connect_timeout=5,
                 keepalives=1,
@@ -117,13 +121,24 @@ class IngestWorker:
         except psycopg.OperationalError as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise StoreError(f"cannot connect to the database: {first}") from exc
-        self._conn = conn
-        self._rollups = await BatchWriter.has_rollup_table(conn)
-        self._writer = BatchWriter(conn, rollups=self._rollups)
+
+    async def _open_db(self) -> BatchWriter:
+        """The writer's connection (opened on first use and after a failure)."""
+        if self._writer is None:
+            conn = await self._connect()
+            self._conn = conn
+            self._rollups = await BatchWriter.has_rollup_table(conn)
+            self._writer = BatchWriter(conn, rollups=self._rollups)
         return self._writer
 
     async def _close_db(self) -> None:
         conn, self._conn, self._writer = self._conn, None, None
+        if conn is not None:
+            with suppress(Exception):
+                await conn.close()
+
+    async def _close_registry_db(self) -> None:
+        conn, self._registry_conn = self._registry_conn, None
         if conn is not None:
             with suppress(Exception):
                 await conn.close()
@@ -136,12 +151,12 @@ class IngestWorker:
             return True
 
         async def load() -> bool:
-            await self._open_db()
-            assert self._conn is not None  # noqa: S101 - opened just above
-            await self._registry.load(self._conn)
+            if self._registry_conn is None:
+                self._registry_conn = await self._connect()
+            await self._registry.load(self._registry_conn)
             return True
 
-        return await self._retrying(load, stop, "registry read") is not None
+        return await self._retrying(load, stop, "registry read", self._close_registry_db) is not None
 
     def _parse(self, msg: Incoming) -> Parsed | None:
         where = split_topic(msg.topic, self._root)
@@ -217,9 +232,15 @@ class IngestWorker:
             writer = await self._open_db()
             return await writer.write(batch)
 
-        return await self._retrying(write, stop, "database write")
+        return await self._retrying(write, stop, "database write", self._close_db)
 
-    async def _retrying(self, operation: Callable[[], Awaitable[T]], stop: asyncio.Event, what: str) -> T | None:
+    async def _retrying(
+        self,
+        operation: Callable[[], Awaitable[T]],
+        stop: asyncio.Event,
+        what: str,
+        reset: Callable[[], Awaitable[None]],
+    ) -> T | None:
         """Run ``operation`` until it succeeds, retrying database outages with capped, jittered backoff.
 
         Returns None only at shutdown, once the database has failed for DRAIN_TIMEOUT_S: the batch then stays
@@ -234,7 +255,7 @@ class IngestWorker:
                 attempt += 1
                 first_failure = first_failure or time.monotonic()
                 self.metrics.batches_retried += 1
-                await self._close_db()
+                await reset()
                 if stop.is_set() and time.monotonic() - first_failure > DRAIN_TIMEOUT_S:
                     logger.exception("giving up at shutdown (what was received stays unacknowledged on the broker)")
                     return None
@@ -301,6 +322,16 @@ class IngestWorker:
     # --- loops ------------------------------------------------------------------------------------
 
     async def _flush_loop(self, stop: asyncio.Event) -> None:
+        """Take the received messages when the batch is full or has lingered, parse them, hand them to the writer.
+
+        Parsing batch k+1 overlaps the writing of batch k; the queue between them holds one batch.
+        """
+        try:
+            await self._batch_loop(stop)
+        finally:
+            await self._batches.put(None)
+
+    async def _batch_loop(self, stop: asyncio.Event) -> None:
         interval = self._settings.ingest_flush_interval_s
         linger = self._settings.ingest_linger_s
         while True:
@@ -318,11 +349,17 @@ class IngestWorker:
                 await self._wait(stop, wait)
                 continue
             self._pending = []
-            self.metrics.unacked = len(pending)
             work = await self._build(pending, stop)
-            if work is None or not await self._commit(work, stop):
+            if work is None or self._gave_up:
                 return
-            self.metrics.unacked = len(self._pending)
+            await self._batches.put(work)  # waits while the writer still has a batch queued: backpressure
+
+    async def _write_loop(self) -> None:
+        """Commit the batches in order and acknowledge them; after a shutdown give-up, only drain the queue."""
+        while (work := await self._batches.get()) is not None:
+            self.metrics.unacked = len(self._pending) + len(work.messages)
+            if not self._gave_up and not await self._commit(work, self._stop):
+                self._gave_up = True
 
     async def _wait(self, stop: asyncio.Event, within: float) -> None:
         self._wake.clear()
@@ -347,8 +384,8 @@ class IngestWorker:
         """Run until ``stop`` is set, then drain: commit and acknowledge what was received, disconnect."""
         try:
             await self._open_db()
-            assert self._conn is not None  # noqa: S101
-            await self._registry.load(self._conn)
+            self._registry_conn = await self._connect()
+            await self._registry.load(self._registry_conn)
             await self._link.connect()
             logger.info(
                 "ingest worker ready: %s", ", ".join(subscriptions(self._root, self._settings.ingest_shared_group))
@@ -365,17 +402,21 @@ class IngestWorker:
                             name="ingest.metrics",
                         )
                     )
-                flusher = tg.create_task(self._flush_loop(stop), name="ingest.flusher")
+                self._stop = stop
+                flusher = tg.create_task(self._flush_loop(stop), name="ingest.batcher")
+                writer = tg.create_task(self._write_loop(), name="ingest.writer")
                 self.ready.set()
                 await stop.wait()
                 self._link.pause_reading()
                 self._wake.set()
                 await flusher
+                await writer
                 for task in background:
                     task.cancel()
         finally:
             await self._link.close()
             await self._close_db()
+            await self._close_registry_db()
         logger.info(
             "ingest worker stopped: %d messages received, %d readings stored",
             self.metrics.messages_received,
