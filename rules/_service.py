@@ -139,7 +139,7 @@ async def serve(
 
     def cycle(full: bool) -> CycleStats:
         with psycopg.connect(dsn, autocommit=True, connect_timeout=10) as conn:
-            conn.execute("SET statement_timeout = %s", (f"{int(cycle_timeout_s * 1000)}",))
+            conn.execute("SELECT set_config('statement_timeout', %s, false)", (f"{int(cycle_timeout_s * 1000)}",))
             return run_cycle(conn, ruleset, clock(), full=full)
 
     async def loop() -> None:
