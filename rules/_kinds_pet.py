@@ -10,6 +10,8 @@ import itertools
 from datetime import datetime, timedelta
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from rules._machine import runs
@@ -58,6 +60,8 @@ def threshold(frame: pd.DataFrame, rule: Rule, ctx: AnimalContext, now: datetime
     thr, clear = rule.num("threshold"), rule.num("clear", rule.num("threshold"))
     values = s.to_numpy()
     active = values < thr if below else values > thr
+    predicted = _predicted(s, rule) if below and "predict_min" in rule.params else np.zeros(len(values), dtype=bool)
+    active = active | predicted
     cleared = values > clear if below else values < clear
     times = [py(t) for t in s.index]
     found = runs(
@@ -70,6 +74,7 @@ def threshold(frame: pd.DataFrame, rule: Rule, ctx: AnimalContext, now: datetime
         clear_points=int(rule.num("clear_points", 1)),
         max_gap=timedelta(minutes=rule.num("max_gap_min", 60)),
         keep=[not c for c in cleared],
+        instant=[bool(x) for x in predicted],
     )
     out = []
     for r in found:
@@ -81,6 +86,7 @@ def threshold(frame: pd.DataFrame, rule: Rule, ctx: AnimalContext, now: datetime
         if urgent is not None and below and extreme < float(urgent):
             severity = "urgent"
         held = (times[last] - times[r.onset]).total_seconds() / 60.0
+        early = bool(predicted[r.confirm]) and not bool(values[r.confirm] < thr)
         word_fr, word_en = ("minimum", "lowest") if below else ("maximum", "highest")
         cmp_ = "<" if below else ">"
         evidence = {
@@ -94,6 +100,7 @@ def threshold(frame: pd.DataFrame, rule: Rule, ctx: AnimalContext, now: datetime
             "held_min": round(held),
             "window": [times[r.onset].isoformat(), times[last].isoformat()],
             "values": _samples(s, s.index[r.onset], s.index[last]),
+            "predicted": early,
         }
         g = metric == "glucose"
         ext_fr = glucose_both(extreme, "fr") if g else num(extreme, "fr", 1)
@@ -108,11 +115,38 @@ def threshold(frame: pd.DataFrame, rule: Rule, ctx: AnimalContext, now: datetime
             f"{metric} {cmp_} {thr_en} for {round(held)} min since {when(times[r.onset])}; "
             f"{word_en} {ext_en} ({r.confirm - r.onset + 1} consecutive readings)."
         )
+        if early:
+            fr += " Alerte précoce : chute rapide, le seuil sera probablement franchi sous peu."
+            en += " Early warning: falling fast, the threshold will probably be crossed shortly."
         if g and below:
             fr += " Valeur de capteur CGM : à confirmer au glucomètre."
             en += " CGM sensor value: confirm with a glucometer."
         out.append(_episode(rule, severity, times[r.onset], times[r.confirm], _end(times, r.end), evidence, fr, en))
         out[-1] = _with_device(out[-1], device_of(frame, metric))
+    return out
+
+
+def _predicted(s: pd.Series[float], rule: Rule) -> npt.NDArray[np.bool_]:
+    """Points where glucose is under ``predict_below`` and falling so fast (least-squares slope over the last
+    ``slope_min`` minutes ≤ ``predict_rate`` per min) that it projects under the threshold within ``predict_min``."""
+    ns = s.index.as_unit("ns").asi8.astype(np.float64) / 60e9
+    v = s.to_numpy(dtype=np.float64)
+    out = np.zeros(v.size, dtype=bool)
+    span = rule.num("slope_min", 15.0)
+    lo = 0
+    for i in range(v.size):
+        while ns[i] - ns[lo] > span:
+            lo += 1
+        if i - lo < 2 or v[i] >= rule.num("predict_below", 90.0):
+            continue
+        x, y = ns[lo : i + 1], v[lo : i + 1]
+        if np.any(np.diff(y) / np.maximum(np.diff(x), 1e-9) < -rule.num("predict_max_step", 8.0)):
+            continue  # a step no blood glucose makes (compression, sensor jump) is not a fall to project
+        dx = x - x.mean()
+        slope = float((dx * (y - y.mean())).sum() / (dx**2).sum())
+        out[i] = slope <= rule.num("predict_rate", -2.0) and v[i] + slope * rule.num("predict_min") < rule.num(
+            "threshold"
+        )
     return out
 
 

@@ -34,11 +34,13 @@ def runs(
     clear_points: int = 1,
     max_gap: timedelta | None = None,
     keep: Sequence[bool] | None = None,
+    instant: Sequence[bool] | None = None,
 ) -> list[Run]:
     """The runs of ``active`` over points at ``times`` (sorted), with persistence and hysteresis.
 
     ``keep`` marks points inside the hysteresis band: they neither count towards confirmation nor break a run
-    that is forming (a 58, 63, 55 sequence is one low spell, not two).
+    that is forming (a 58, 63, 55 sequence is one low spell, not two). ``instant`` marks points that confirm a run
+    without waiting for ``hold`` once ``min_points`` are in condition (an early warning).
     """
     out: list[Run] = []
     start: int | None = None
@@ -54,7 +56,7 @@ def runs(
                     start, count = i, 1
                 else:
                     count += 1
-                if count >= min_points and t - times[start] >= hold:
+                if count >= min_points and (t - times[start] >= hold or (instant is not None and instant[i])):
                     confirmed = i
                     clear_start, clear_count = None, 0
             elif not (keep is not None and keep[i] and start is not None and not gap_broken):

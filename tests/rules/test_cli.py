@@ -69,7 +69,7 @@ def test_backtest_json_lists_alerts_and_scores_them(run_cli: Run, tmp_path: Path
     code, out, _ = run_cli("backtest", str(rec), "--animals", str(animals), "--labels", str(labels), "--json")
     scores = json.loads(out)["scores"]["hypoglycemia"]
     assert (scores["recall"], scores["precision"], scores["false_alerts"]) == (1.0, 1.0, 0)
-    assert scores["median_delay_min"] == 35.0  # a 20-min fall, then 15 min below 60 mg/dL
+    assert scores["median_delay_min"] == 20.0  # early warning: 70 then 45 mg/dL, falling 4 mg/dL/min
     code, out, _ = run_cli("backtest", str(rec), "--animals", str(animals), "--labels", str(labels))
     assert code == 0
     assert "hypoglycemia" in out

@@ -137,3 +137,24 @@ def test_jumps_that_no_blood_glucose_can_make_are_a_device_fault() -> None:
     )
     assert [e.category for e in eps] == ["device_fault"]
     assert eps[0].end is not None
+
+
+def test_a_fast_physiological_fall_gives_an_early_warning_but_a_step_does_not() -> None:
+    fall = [150.0 - 3.0 * i for i in range(31)]  # 3 mg/dL/min on a 1-minute CGM, down to 60
+    eps = evaluate(
+        frame("glucose", every(T0, 1, len(fall)), fall), ctx(), only("dog", "hypoglycemia"), T0 + timedelta(minutes=30)
+    )
+    assert len(eps) == 1
+    assert eps[0].evidence["predicted"] is True
+    assert eps[0].start < T0 + timedelta(minutes=30)
+    assert "Early warning" in eps[0].explanation_en
+    step = [150.0] * 20 + [85.0] * 3
+    assert (
+        evaluate(
+            frame("glucose", every(T0, 1, len(step)), step),
+            ctx(),
+            only("dog", "hypoglycemia"),
+            T0 + timedelta(minutes=30),
+        )
+        == []
+    )
