@@ -129,7 +129,7 @@ def threshold(frame: pd.DataFrame, rule: Rule, ctx: AnimalContext, now: datetime
 def _predicted(s: pd.Series[float], rule: Rule) -> npt.NDArray[np.bool_]:
     """Points where glucose is under ``predict_below`` and falling so fast (least-squares slope over the last
     ``slope_min`` minutes ≤ ``predict_rate`` per min) that it projects under the threshold within ``predict_min``."""
-    ns = s.index.as_unit("ns").asi8.astype(np.float64) / 60e9
+    ns = pd.DatetimeIndex(s.index).as_unit("ns").asi8.astype(np.float64) / 60e9
     v = s.to_numpy(dtype=np.float64)
     out = np.zeros(v.size, dtype=bool)
     span = rule.num("slope_min", 15.0)
