@@ -28,6 +28,7 @@ import json
 import math
 import os
 import secrets
+import shutil
 import signal
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -217,13 +218,26 @@ def write_config(plan: BrokerPlan, devices: dict[str, str], out: Path) -> Broker
     out = out.resolve()
     files = render(plan, devices, out)
     (out / "data").mkdir(parents=True, exist_ok=True)
+    # generated as root for a broker that drops to --user: that user must read the files again on SIGHUP
+    owner = plan.run_as_user if plan.run_as_user and os.geteuid() == 0 else None
     for name, text in files.items():
         path = out / name
         tmp = path.with_name(path.name + ".tmp")
         tmp.write_text(text)
         tmp.chmod(0o644 if name == "mosquitto.conf" else 0o600)
+        if owner:
+            _chown(tmp, owner)
         tmp.replace(path)  # atomic: a broker reloading meanwhile reads the old or the new file, never half
+    if owner:
+        _chown(out / "data", owner)
     return BrokerFiles(out / "mosquitto.conf", len(devices), out / "mosquitto.pid")
+
+
+def _chown(path: Path, user: str) -> None:
+    try:
+        shutil.chown(path, user)
+    except LookupError as exc:
+        raise BrokerConfigError(f"unknown system user {user!r} (--user)") from exc
 
 
 def reload_broker(pid_file: Path) -> int:

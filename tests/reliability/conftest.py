@@ -262,7 +262,7 @@ class Figures:
         return line
 
 
-# --- a private PostgreSQL (copied from tests/ingest/conftest.py's fixture, function-scoped here) --------
+# --- a private PostgreSQL (the fixture of tests/ingest/conftest.py, copied: fixtures do not cross folders) ---
 
 
 @pytest.fixture(scope="module")

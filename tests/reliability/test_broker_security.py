@@ -255,3 +255,18 @@ def test_the_worker_identity_is_never_a_device(tmp_path: Path) -> None:
     files = vbroker.render(plan, {}, tmp_path)
     assert "pattern write vigie/v1/devices/%u/telemetry" in files["acl-devices"]  # never an empty ACL file
     assert "read" not in files["acl-devices"].split("\n", 1)[1]
+
+
+def test_broker_config_needs_the_worker_credentials(run_cli: Run, db_dsn: str, tmp_path: Path) -> None:
+    env = {"VIGIE_DATABASE_URL": db_dsn, "VIGIE_MQTT_URL": "mqtt://127.0.0.1:1883"}
+    code, _, err = run_cli("broker", "config", "--out", str(tmp_path), env=env)
+    assert code == 1
+    assert "the ingest worker needs its own MQTT user" in err
+    assert len(err.strip().splitlines()) == 1
+    env["VIGIE_MQTT_URL"] = "mqtt://vigie-ingest:pw@127.0.0.1:8883"
+    code, _, err = run_cli("broker", "config", "--out", str(tmp_path), env=env)
+    assert code == 1
+    assert "both use port 8883" in err
+    code, _, err = run_cli("devices", "credentials", "no-such-device", env=env)
+    assert code == 1
+    assert "unknown device" in err
