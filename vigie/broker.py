@@ -160,7 +160,8 @@ def render(plan: BrokerPlan, devices: dict[str, str], out: Path) -> dict[str, st
         f"# queue per client: {plan.rate_msgs_s:g} msg/s x {plan.outage_s:g} s outage x 1.5",
         f"max_queued_messages {queued}",
         f"max_queued_bytes {queued * 2048}",
-        f"message_size_limit {plan.max_payload_bytes}",
+        # above ingest's own limit, so that a moderately oversized payload still reaches the `oversize` quarantine
+        f"message_size_limit {max(4 * plan.max_payload_bytes, 1 << 20)}",
         "max_keepalive 120",
         f"sys_interval {plan.sys_interval_s}",
     ]

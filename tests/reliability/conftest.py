@@ -74,8 +74,7 @@ class SecureBroker:
         return self.log.read_text() if self.log.exists() else ""
 
 
-@pytest.fixture
-def secure_broker(settings: Settings, tmp_path: Path) -> Iterator[SecureBroker]:
+def make_secure_broker(settings: Settings, tmp_path: Path, tls: vbroker.TlsFiles | None = None) -> SecureBroker:
     """The test fleet with MQTT credentials (old-cgm disabled), and a broker generated from that registry."""
     register_fleet(settings.dsn)
     passwords: dict[str, str] = {}
@@ -93,6 +92,7 @@ def secure_broker(settings: Settings, tmp_path: Path) -> Iterator[SecureBroker]:
         ingest_port=free_port(),
         device_port=free_port(),
         device_bind="127.0.0.1",
+        tls=tls,
         run_as_user="root",  # started as root, Mosquitto would switch to `mosquitto` and lose its files
         log_file=log,
         sys_interval_s=1,
@@ -101,6 +101,13 @@ def secure_broker(settings: Settings, tmp_path: Path) -> Iterator[SecureBroker]:
         vbroker.generate(conn, plan, out)
     b = SecureBroker(out, plan, ingest_password, passwords, log)
     b.start()
+    return b
+
+
+@pytest.fixture
+def secure_broker(settings: Settings, tmp_path: Path) -> Iterator[SecureBroker]:
+    """A broker configured by `vigie broker config` for the test fleet."""
+    b = make_secure_broker(settings, tmp_path)
     yield b
     b.stop()
 

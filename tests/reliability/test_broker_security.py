@@ -8,9 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import signal
+import socket
+import ssl
+import subprocess
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -20,7 +25,7 @@ import pytest
 from pydantic import SecretStr
 
 from tests.ingest.conftest import WorkerProcess, count, glucose_message, wait_until
-from tests.reliability.conftest import INGEST_USER, SecureBroker
+from tests.reliability.conftest import INGEST_USER, SecureBroker, make_secure_broker
 from vigie import broker as vbroker
 from vigie.settings import Settings
 
@@ -270,3 +275,67 @@ def test_broker_config_needs_the_worker_credentials(run_cli: Run, db_dsn: str, t
     code, _, err = run_cli("devices", "credentials", "no-such-device", env=env)
     assert code == 1
     assert "unknown device" in err
+
+
+def make_certificates(d: Path) -> vbroker.TlsFiles:
+    """A throw-away CA and a server certificate for 127.0.0.1 (openssl, EC keys: a fraction of a second)."""
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    run = functools.partial(subprocess.run, check=True, capture_output=True, timeout=30, cwd=d)
+    run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            *ec,
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=vigie-test-ca",
+        ]
+    )
+    run(["openssl", "req", *ec, "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1"])
+    (d / "san.ext").write_text("subjectAltName=IP:127.0.0.1\n")
+    sign = ["openssl", "x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial"]
+    run([*sign, "-out", "server.pem", "-days", "1", "-extfile", "san.ext"])
+    return vbroker.TlsFiles(d / "ca.pem", d / "server.pem", d / "server.key")
+
+
+def tls11_refusal(port: int, cafile: Path) -> str:
+    """Offer TLS 1.1 only: who refuses it (the broker, with a protocol-version alert, or this OpenSSL already)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        ctx = ssl.create_default_context(cafile=str(cafile))
+        ctx.minimum_version = ctx.maximum_version = ssl.TLSVersion.TLSv1_1
+    ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
+    try:
+        with (
+            socket.create_connection(("127.0.0.1", port), timeout=5) as raw,
+            ctx.wrap_socket(raw, server_hostname="127.0.0.1") as tls,
+        ):
+            return f"accepted {tls.version()}"
+    except ssl.SSLError as exc:
+        if "NO_PROTOCOLS_AVAILABLE" in str(exc) or "NO_SUITABLE" in str(exc).upper():
+            return "client cannot offer TLS 1.1"
+        return "server refused TLS 1.1" if "VERSION" in str(exc).upper() else f"refused: {exc}"
+
+
+async def test_tls_device_listener(settings: Settings, tmp_path: Path) -> None:
+    tls = make_certificates(tmp_path)
+    b = make_secure_broker(settings, tmp_path, tls=tls)
+    try:
+        conf = (b.out / "mosquitto.conf").read_text()
+        assert "tls_version tlsv1.2" in conf
+        trusted = aiomqtt.TLSParameters(ca_certs=str(tls.cafile))
+        ok = not await refused(b.device("cgm-0", tls_params=trusted))
+        plaintext = await refused(b.device("cgm-0"))
+        tls11 = await asyncio.to_thread(tls11_refusal, b.plan.device_port, tls.cafile)
+        wrong_password = await refused(b.device("cgm-0", "nope", tls_params=trusted))
+    finally:
+        b.stop()
+    print(f"\n[security: TLS] tls1.2+ with the CA ok={ok}; plaintext refused={plaintext}; TLS 1.1 refused={tls11}")
+    assert (ok, plaintext, wrong_password) == (True, True, True)
+    assert tls11 in ("server refused TLS 1.1", "client cannot offer TLS 1.1"), tls11
