@@ -141,7 +141,8 @@ def render(plan: BrokerPlan, devices: dict[str, str], out: Path) -> dict[str, st
     """The generated files (name → text) for ``out``."""
     for device_id in devices:
         registry.check_id("device", device_id)
-        if device_id in plan.ingest_client_ids or device_id == plan.ingest_user:
+        # client ids are global across listeners: a device id must never be one a worker uses (or may use)
+        if device_id in plan.ingest_client_ids or device_id.startswith(plan.ingest_user):
             raise BrokerConfigError(
                 f"device id {device_id!r} is the ingest worker's identity: rename the device or the worker"
             )

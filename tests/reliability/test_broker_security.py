@@ -253,8 +253,9 @@ def test_the_worker_identity_is_never_a_device(tmp_path: Path) -> None:
         ingest_password_hash=vbroker.hash_password("x"),
         ingest_client_ids=("vigie-ingest",),
     )
-    with pytest.raises(vbroker.BrokerConfigError, match="ingest worker's identity"):
-        vbroker.render(plan, {"vigie-ingest": vbroker.hash_password("y")}, tmp_path)
+    for taken in ("vigie-ingest", "vigie-ingest-1"):
+        with pytest.raises(vbroker.BrokerConfigError, match="ingest worker's identity"):
+            vbroker.render(plan, {taken: vbroker.hash_password("y")}, tmp_path)
     with pytest.raises(Exception, match="invalid device id"):
         vbroker.render(plan, {"a/#": vbroker.hash_password("y")}, tmp_path)
     files = vbroker.render(plan, {}, tmp_path)
@@ -339,3 +340,25 @@ async def test_tls_device_listener(settings: Settings, tmp_path: Path) -> None:
     print(f"\n[security: TLS] tls1.2+ with the CA ok={ok}; plaintext refused={plaintext}; TLS 1.1 refused={tls11}")
     assert (ok, plaintext, wrong_password) == (True, True, True)
     assert tls11 in ("server refused TLS 1.1", "client cannot offer TLS 1.1"), tls11
+
+
+async def test_two_workers_share_the_stream_under_the_acl(
+    secure_broker: SecureBroker, settings: Settings, worker_log: Path
+) -> None:
+    """Scaling out with a shared subscription (`$share/GROUP/...`) works with the generated ACL."""
+    b, now = secure_broker, time.time()
+    local = settings.model_copy(update={"mqtt_url": SecretStr(b.ingest_url())})
+    procs = [WorkerProcess(local, worker_log, client_id=f"{INGEST_USER}-{i}", shared_group="ingest") for i in (1, 2)]
+    for p in procs:
+        p.start()
+    try:
+        async with b.device("cgm-0") as dev:
+            for i in range(200):
+                await dev.publish(tel(settings, "cgm-0"), glucose_message(i, now - 300 + i), qos=1)
+        await wait_until(lambda: count(settings.dsn, "SELECT count(*) FROM readings") == 200)
+        shares = [int(p.metric("vigie_ingest_messages_received_total")) for p in procs]
+    finally:
+        codes = [p.stop(signal.SIGTERM) for p in procs]
+    print(f"\n[security: shared subscription under the ACL] stored=200/200 per worker={shares}")
+    assert codes == [0, 0]
+    assert count(settings.dsn, "SELECT count(DISTINCT seq) FROM readings") == 200
