@@ -306,13 +306,24 @@ def elapsed(since: float) -> float:
     return time.monotonic() - since
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[pytest.TestReport]:
+    report: pytest.TestReport = yield
+    if report.failed:
+        item.stash[FAILED] = True
+    return report
+
+
+FAILED = pytest.StashKey[bool]()
+
+
 @pytest.fixture
-def worker_log(tmp_path: Path) -> Iterator[Path]:
-    """The worker's log file; its tail is shown when a test fails."""
+def worker_log(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Path]:
+    """The worker's log file; its tail is shown when the test fails (the figures stay readable otherwise)."""
     log = tmp_path / "worker.log"
     yield log
-    if log.exists():
-        print(log.read_text()[-3000:])
+    if request.node.stash.get(FAILED, False) and log.exists():
+        print(log.read_text()[-4000:])
 
 
 def items_for(
