@@ -141,23 +141,35 @@ def reconcile(
     for ep in episodes:
         by_rule.setdefault(ep.rule_id, []).append(ep)
     rows = conn.execute(
-        "SELECT id, rule_id, status, onset FROM alerts WHERE clinic_id = %s AND animal_id = %s AND onset >= %s FOR UPDATE",
-        (ctx.clinic_id, ctx.animal_id, window_start - SAME_ONSET),
+        "SELECT id, rule_id, status, onset, window_end FROM alerts WHERE clinic_id = %s AND animal_id = %s"
+        " AND (onset >= %s OR window_end >= %s) FOR UPDATE",
+        (ctx.clinic_id, ctx.animal_id, window_start - SAME_ONSET, window_start - SAME_ONSET),
     ).fetchall()
-    known: dict[str, list[tuple[int, str, datetime]]] = {}
-    for aid, rid, status, onset in rows:
-        known.setdefault(str(rid), []).append((int(aid), str(status), onset))
+    known: dict[str, list[tuple[int, str, datetime, datetime]]] = {}
+    for aid, rid, status, onset, wend in rows:
+        if onset is not None:
+            known.setdefault(str(rid), []).append((int(aid), str(status), onset, wend))
     open_rows = conn.execute(
-        "SELECT id, rule_id, onset FROM alerts WHERE clinic_id = %s AND animal_id = %s AND status <> 'resolved' FOR UPDATE",
+        "SELECT id, rule_id, onset, window_end FROM alerts WHERE clinic_id = %s AND animal_id = %s"
+        " AND status <> 'resolved' FOR UPDATE",
         (ctx.clinic_id, ctx.animal_id),
     ).fetchall()
-    open_by_rule = {str(r[1]): (int(r[0]), r[2]) for r in open_rows}
+    open_by_rule = {str(r[1]): (int(r[0]), r[2], r[3]) for r in open_rows}
+
+    def same_episode(onset: datetime, end: datetime, ep: Episode) -> bool:
+        """The stored alert (onset, last known end) and the episode are one condition: same onset, or the episode
+        starts before the alert was last seen holding (a long condition whose start slid out of the window)."""
+        if abs(onset - ep.onset) <= SAME_ONSET:
+            return True
+        truncated = ep.onset <= window_start + SAME_ONSET
+        return onset <= ep.onset and (truncated or ep.onset <= end + SAME_ONSET) and end >= window_start - SAME_ONSET
+
     for rule_id in set(by_rule) | set(open_by_rule):
         current = open_by_rule.get(rule_id)
         matched_open = False
         for ep in by_rule.get(rule_id, []):
-            same = [k for k in known.get(rule_id, []) if k[2] is not None and abs(k[2] - ep.onset) <= SAME_ONSET]
-            if current is not None and (current[1] is None or abs(current[1] - ep.onset) <= SAME_ONSET):
+            same = [k for k in known.get(rule_id, []) if same_episode(k[2], k[3], ep)]
+            if current is not None and (current[1] is None or same_episode(current[1], current[2], ep)):
                 _update(conn, current[0], ep, version, now)
                 out.updated += 1
                 matched_open = True
@@ -177,12 +189,12 @@ def reconcile(
             if new_id is None:
                 out.skipped += 1
                 continue
-            known.setdefault(rule_id, []).append((new_id, "open", ep.onset))
+            known.setdefault(rule_id, []).append((new_id, "open", ep.onset, ep.end or now))
             out.opened.append(new_id)
             if ep.end is not None:
                 _resolve(conn, new_id, ctx.clinic_id, ACTOR, ep.end, "condition cleared")
             else:
-                current = (new_id, ep.onset)
+                current = (new_id, ep.onset, now)
                 matched_open = True
         if current is not None and not matched_open and current[1] is not None and current[1] >= window_start:
             _resolve(conn, current[0], ctx.clinic_id, ACTOR, now, "condition no longer found")

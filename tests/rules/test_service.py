@@ -118,3 +118,20 @@ async def test_the_service_runs_in_a_task_group_and_stops_on_its_event(db_dsn: s
     assert seen[1].opened == []
     with psycopg.connect(db_dsn, autocommit=True) as db:
         assert [r[1] for r in alerts(db)] == ["hypoglycemia"]
+
+
+def test_a_condition_longer_than_the_look_back_stays_one_alert(db: psycopg.Connection[Any]) -> None:
+    # 8 days above 400 mg/dL: as the 6-day window slides, the episode's visible onset moves, the alert does not
+    seed(db)
+    start = NOW - timedelta(days=8)
+    glucose(db, steps(start, 8 * 24 * 4, minutes=15), [450.0] * (8 * 24 * 4))
+    rs = ruleset()
+    run_cycle(db, rs, NOW - timedelta(days=1), full=True)
+    first = [r for r in alerts(db) if r[2] == "hyperglycemia_dka_risk"]
+    assert [r[3] for r in first] == ["open"]
+    run_cycle(db, rs, NOW, full=True)
+    assert [r for r in alerts(db) if r[2] == "hyperglycemia_dka_risk"] == first
+    with db.transaction():
+        resolve(db, int(first[0][0]), "dr.vidal", "known, treated")
+    run_cycle(db, rs, NOW + timedelta(hours=12), full=True)  # the window slid again: still not re-opened
+    assert [r[3] for r in alerts(db) if r[2] == "hyperglycemia_dka_risk"] == ["resolved"]
