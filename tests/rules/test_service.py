@@ -4,6 +4,7 @@ the asyncio service."""
 from __future__ import annotations
 
 import asyncio
+import threading
 from datetime import timedelta
 from typing import Any
 
@@ -135,3 +136,28 @@ def test_a_condition_longer_than_the_look_back_stays_one_alert(db: psycopg.Conne
         resolve(db, int(first[0][0]), "dr.vidal", "known, treated")
     run_cycle(db, rs, NOW + timedelta(hours=12), full=True)  # the window slid again: still not re-opened
     assert [r[3] for r in alerts(db) if r[2] == "hyperglycemia_dka_risk"] == ["resolved"]
+
+
+def test_two_evaluators_at_once_raise_one_alert_and_one_draft(db: psycopg.Connection[Any], db_dsn: str) -> None:
+    seed(db)
+    hypo(db)
+    rs = ruleset()
+    barrier = threading.Barrier(2)
+    errors: list[BaseException] = []
+
+    def evaluator() -> None:
+        try:
+            with psycopg.connect(db_dsn, autocommit=True) as conn:
+                barrier.wait(timeout=30)
+                run_cycle(conn, rs, NOW, full=True)
+        except BaseException as exc:  # reported to the test thread below  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=evaluator) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert errors == []
+    assert [r[1] for r in alerts(db)] == ["hypoglycemia"]
+    assert db.execute("SELECT count(*) FROM drafts").fetchone() == (1,)
