@@ -1,7 +1,8 @@
 """``vigie up``: the whole pipeline on local services, with simulated devices.
 
 Starts each stage as its own process (one TaskGroup per process, as everywhere in Vigie): the ingest worker
-first, then the device simulator with the default scenario; keeps the rollups fresh; prints what arrives.
+first, the rules service, then the device simulator with the default scenario; keeps the rollups fresh; prints
+what arrives and the open alerts.
 Ctrl-C or SIGTERM stops everything, the ingest worker last so that it drains what it received.
 """
 
@@ -42,6 +43,7 @@ def stages(settings: Settings, scenario: str, speed: str) -> list[Stage]:
     """The processes to run, in start order."""
     return [
         Stage("ingest", [VIGIE, "ingest", "--metrics-port", str(settings.ingest_metrics_port)]),
+        Stage("rules", [VIGIE, "rules", "--interval", "5"]),
         Stage("simulate", [VIGIE, "simulate", scenario, "--register", "--speed", speed, "--follow"], required=False),
     ]
 
