@@ -19,7 +19,7 @@ import psycopg
 import pytest
 
 from tests.conftest import free_port, wait_port
-from tests.ingest.conftest import PrivatePostgres, count, glucose_message, publish, register_fleet
+from tests.ingest.conftest import PrivatePostgres, WorkerProcess, count, glucose_message, publish, register_fleet
 from vigie import broker as vbroker
 from vigie.settings import Settings
 
@@ -362,3 +362,22 @@ def stored(dsn: str) -> int:
 def fleet(settings: Settings) -> list[str]:
     """The test fleet of tests/ingest (three CGMs on dogs, a milking robot, a disabled CGM)."""
     return register_fleet(settings.dsn)
+
+
+@pytest.fixture(autouse=True)
+def _no_worker_left(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Every worker a test started is gone when it ends, even when the test failed half-way."""
+    started: list[WorkerProcess] = []
+    original = WorkerProcess.start
+
+    def start(self: WorkerProcess) -> None:
+        started.append(self)
+        original(self)
+
+    monkeypatch.setattr(WorkerProcess, "start", start)
+    yield
+    for w in started:
+        if w.proc is not None:
+            if w.proc.poll() is None:
+                w.proc.kill()
+            w.proc.wait(timeout=30)
