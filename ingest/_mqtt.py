@@ -10,9 +10,9 @@ responsive.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
-import socket
 import ssl
 import time
 from collections.abc import Callable
@@ -229,6 +229,7 @@ class MqttLink:
         self.session_present = False
         self.acks_sent = 0
         self._closing = False
+        self._fd: int | None = None
         client = _FastClient(
             CallbackAPIVersion.VERSION2,
             deliver=self._on_publish,
@@ -251,23 +252,35 @@ class MqttLink:
 
     # --- paho callbacks (run inside the event loop) ---------------------------------------------
 
+    # paho may report a socket that is already closed (after a reset, a write can close it on the way), so the
+    # event loop registrations go by the file descriptor seen at open, and forgetting one that is gone is fine.
+
     def _on_socket_open(self, client: paho.Client, _ud: object, sock: Any) -> None:
         assert self._loop is not None  # noqa: S101 - set by connect()
         self._client.reset_buffer()
-        self._loop.add_reader(sock, self._read)
+        self._fd = sock.fileno()
+        self._loop.add_reader(self._fd, self._read)
 
     def _on_socket_close(self, client: paho.Client, _ud: object, sock: Any) -> None:
-        if self._loop is not None:
-            self._loop.remove_reader(sock)
-            self._loop.remove_writer(sock)
+        self._forget(reader=True, writer=True)
+        self._fd = None
 
     def _on_register_write(self, client: paho.Client, _ud: object, sock: Any) -> None:
-        if self._loop is not None:
-            self._loop.add_writer(sock, client.loop_write)
+        if self._loop is not None and self._fd is not None:
+            self._loop.add_writer(self._fd, client.loop_write)
 
     def _on_unregister_write(self, client: paho.Client, _ud: object, sock: Any) -> None:
-        if self._loop is not None:
-            self._loop.remove_writer(sock)
+        self._forget(reader=False, writer=True)
+
+    def _forget(self, *, reader: bool, writer: bool) -> None:
+        loop, fd = self._loop, self._fd
+        if loop is None or fd is None:
+            return
+        with contextlib.suppress(ValueError, OSError, KeyError):
+            if reader:
+                loop.remove_reader(fd)
+            if writer:
+                loop.remove_writer(fd)
 
     def _read(self) -> None:
         _rc, drained = self._client.drain()
@@ -337,9 +350,7 @@ class MqttLink:
 
     def pause_reading(self) -> None:
         """Stop reading the socket (shutdown: nothing new is taken while the last batch drains)."""
-        sock = self._client.socket()
-        if self._loop is not None and sock is not None:
-            self._loop.remove_reader(sock)
+        self._forget(reader=True, writer=False)
 
     async def connect(self) -> None:
         """Connect (or reconnect) and subscribe, within CONNECT_TIMEOUT_S."""
@@ -398,7 +409,4 @@ class MqttLink:
         if self._client.socket() is not None:
             self._client.disconnect()
             self._client.loop_write()
-        sock = self._client.socket()
-        if isinstance(sock, socket.socket) and self._loop is not None:
-            self._loop.remove_reader(sock)
-            self._loop.remove_writer(sock)
+        self._forget(reader=True, writer=True)
