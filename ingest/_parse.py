@@ -318,6 +318,9 @@ def _native(doc: dict[str, Any], ctx: _Context) -> None:
         ok, animal = _animal_of(item, ctx)
         if not ok:
             continue
+        if not item["values"]:
+            ctx.reject("wrong_type", "a record needs at least one value", item)
+            continue
         for metric, entry in item["values"].items():
             if isinstance(entry, list):
                 if len(entry) != 2:
@@ -362,6 +365,9 @@ def parse_message(
         out.rejections.append(rejection)
         return out
     if isinstance(doc, list):
+        if not doc:
+            out.rejections.append(Rejection("bad_format", "an empty SenML pack carries no reading", payload))
+            return out
         _senml(doc, _Context(device_id, device, registry, catalog, limits, now, None, out))
     elif isinstance(doc, dict):
         seq = doc.get("seq")

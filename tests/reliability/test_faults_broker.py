@@ -31,16 +31,9 @@ def distinct(dsn: str) -> int:
     return count(dsn, "SELECT count(DISTINCT (device_id, seq)) FROM readings")
 
 
-KNOWN_RESET_CRASH = pytest.mark.xfail(
-    strict=False,
-    reason="ingest/_mqtt.py: after a connection reset, keepalive()'s loop_write() can reach _on_unregister_write with"
-    " a closed socket; loop.remove_writer raises FileNotFoundError and the worker's TaskGroup ends (about 1 run in 3)",
-)
-
-
 @pytest.mark.parametrize(
     ("mode", "duration_s"),
-    [("blackhole", 5.0), pytest.param("reset", 3.0, marks=KNOWN_RESET_CRASH), ("slow", 5.0)],
+    [("blackhole", 5.0), ("reset", 3.0), ("slow", 5.0)],
     ids=["blackhole", "reset", "slow"],
 )
 async def test_worker_broker_partition(

@@ -43,7 +43,7 @@ CREATE TABLE devices (
     clinic_id        vigie_id NOT NULL REFERENCES clinics (id),
     animal_id        vigie_id,             -- NULL for a device that serves many animals (milking robot, shared feeder)
     enabled          boolean NOT NULL DEFAULT true,
-    credentials_hash text,                 -- scrypt hash of the device's MQTT password, never the password
+    credentials_hash text,                 -- Mosquitto's PBKDF2-SHA512 ($7$) hash of the MQTT password, never the password
     last_seen        timestamptz,          -- last telemetry received by ingest
     availability     text CHECK (availability IN ('online', 'offline')),
     availability_at  timestamptz,
