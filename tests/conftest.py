@@ -9,9 +9,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
+import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -171,3 +173,49 @@ def run_cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str])
         return code, out, err
 
     return run
+
+
+class PrivatePostgres:
+    """A PostgreSQL 15 + TimescaleDB server of the tests' own (initdb in a temporary folder), to stop and start."""
+
+    BIN = Path("/usr/lib/postgresql/15/bin")
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.data = root / "data"
+        self.port = free_port()
+        self.log = root / "postgres.log"
+
+    def _pg(self, *args: str) -> None:
+        subprocess.run(["runuser", "-u", "postgres", "--", *args], check=True, capture_output=True, timeout=120)
+
+    def init(self) -> None:
+        self._pg(str(self.BIN / "initdb"), "-D", str(self.data), "-A", "trust", "-U", "postgres", "--no-sync")
+
+    def start(self) -> None:
+        opts = (
+            f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c shared_preload_libraries=timescaledb"
+            " -c timescaledb.telemetry_level=off"
+        )
+        self._pg(str(self.BIN / "pg_ctl"), "-D", str(self.data), "-o", opts, "-l", str(self.log), "-w", "start")
+
+    def stop(self, mode: str = "fast") -> None:
+        self._pg(str(self.BIN / "pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "stop")
+
+    def dsn(self, db: str = "postgres") -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/{db}"
+
+
+@pytest.fixture(scope="module")
+def private_pg() -> Iterator[PrivatePostgres]:
+    """A private PostgreSQL + TimescaleDB server for a test module (to stop, crash and restart)."""
+    root = Path(tempfile.mkdtemp(prefix="vigie-pg-"))
+    root.chmod(0o755)
+    shutil.chown(root, "postgres")
+    pg = PrivatePostgres(root)
+    pg.init()
+    pg.start()
+    yield pg
+    with contextlib.suppress(subprocess.CalledProcessError):
+        pg.stop("immediate")
+    shutil.rmtree(root, ignore_errors=True)

@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from pathlib import Path
 
@@ -17,12 +18,18 @@ import psycopg
 import pytest
 
 from ingest import IngestWorker
-from tests.conftest import free_port, wait_port
+from tests.conftest import PrivatePostgres, free_port, wait_port
 from vigie import registry
 from vigie.catalog import load_catalog
+from vigie.db import migrate
 from vigie.settings import Settings
 
 VIGIE = str(Path(sys.executable).parent / "vigie")
+
+
+def cgm_ids(n_cgm: int = 3) -> list[str]:
+    """The CGM device ids :func:`register_fleet` registers."""
+    return [f"cgm-{i}" for i in range(n_cgm)]
 
 
 def register_fleet(dsn: str, n_cgm: int = 3) -> list[str]:
@@ -40,7 +47,7 @@ def register_fleet(dsn: str, n_cgm: int = 3) -> list[str]:
         registry.add_animal(conn, "old-dog", species="dog", clinic="clinic-a")
         registry.add_device(conn, "old-cgm", kind="cgm", animal="old-dog")
         registry.set_device_enabled(conn, "old-cgm", enabled=False)
-    return [f"cgm-{i}" for i in range(n_cgm)]
+    return cgm_ids(n_cgm)
 
 
 def glucose_message(seq: int, t: float, value: float = 120.0) -> bytes:
@@ -150,49 +157,13 @@ def now() -> float:
     return time.time()
 
 
-class PrivatePostgres:
-    """A PostgreSQL 15 + TimescaleDB server of the tests' own (initdb in a temporary folder), to stop and start."""
-
-    BIN = Path("/usr/lib/postgresql/15/bin")
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.data = root / "data"
-        self.port = free_port()
-        self.log = root / "postgres.log"
-
-    def _pg(self, *args: str) -> None:
-        subprocess.run(["runuser", "-u", "postgres", "--", *args], check=True, capture_output=True, timeout=120)
-
-    def init(self) -> None:
-        self._pg(str(self.BIN / "initdb"), "-D", str(self.data), "-A", "trust", "-U", "postgres", "--no-sync")
-
-    def start(self) -> None:
-        opts = (
-            f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c shared_preload_libraries=timescaledb"
-            " -c timescaledb.telemetry_level=off"
-        )
-        self._pg(str(self.BIN / "pg_ctl"), "-D", str(self.data), "-o", opts, "-l", str(self.log), "-w", "start")
-
-    def stop(self, mode: str = "fast") -> None:
-        self._pg(str(self.BIN / "pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "stop")
-
-    def dsn(self, db: str = "postgres") -> str:
-        return f"postgresql://postgres@127.0.0.1:{self.port}/{db}"
-
-
-@pytest.fixture(scope="module")
-def private_pg() -> Iterator[PrivatePostgres]:
-    import shutil
-    import tempfile
-
-    root = Path(tempfile.mkdtemp(prefix="vigie-pg-"))
-    root.chmod(0o755)
-    shutil.chown(root, "postgres")
-    pg = PrivatePostgres(root)
-    pg.init()
-    pg.start()
-    yield pg
-    with contextlib.suppress(subprocess.CalledProcessError):
-        pg.stop("immediate")
-    shutil.rmtree(root, ignore_errors=True)
+def private_database(pg: PrivatePostgres) -> str:
+    """A fresh, migrated database on the private server, with the test fleet; returns its DSN."""
+    name = f"priv_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(pg.dsn(), autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    dsn = pg.dsn(name)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        migrate(conn)
+    register_fleet(dsn)
+    return dsn

@@ -7,20 +7,10 @@ import signal
 import time
 from pathlib import Path
 
-import psycopg
 import pytest
 
-from tests.conftest import Broker
-from tests.ingest.conftest import (
-    PrivatePostgres,
-    WorkerProcess,
-    count,
-    glucose_message,
-    publish,
-    register_fleet,
-    wait_until,
-)
-from vigie.db import migrate
+from tests.conftest import Broker, PrivatePostgres
+from tests.ingest.conftest import WorkerProcess, cgm_ids, count, glucose_message, private_database, publish, wait_until
 from vigie.settings import Settings
 
 pytestmark = [pytest.mark.db, pytest.mark.mqtt, pytest.mark.slow]
@@ -29,12 +19,8 @@ pytestmark = [pytest.mark.db, pytest.mark.mqtt, pytest.mark.slow]
 async def test_database_stopped_mid_stream_loses_nothing(
     private_pg: PrivatePostgres, broker: Broker, topic_root: str, worker_log: Path
 ) -> None:
-    with psycopg.connect(private_pg.dsn(), autocommit=True) as admin:
-        admin.execute("CREATE DATABASE outage")
-    dsn = private_pg.dsn("outage")
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        migrate(conn)
-    devices = register_fleet(dsn)
+    dsn = private_database(private_pg)
+    devices = cgm_ids()
     settings = Settings(
         database_url=dsn,
         mqtt_url=broker.url,
@@ -79,12 +65,8 @@ async def test_database_down_when_the_registry_refresh_is_due(
     private_pg: PrivatePostgres, broker: Broker, topic_root: str, worker_log: Path
 ) -> None:
     """The registry read goes through the same retries as the writes: the worker waits, it does not crash."""
-    with psycopg.connect(private_pg.dsn(), autocommit=True) as admin:
-        admin.execute("CREATE DATABASE outage_registry")
-    dsn = private_pg.dsn("outage_registry")
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        migrate(conn)
-    devices = register_fleet(dsn)
+    dsn = private_database(private_pg)
+    devices = cgm_ids()
     settings = Settings(
         database_url=dsn,
         mqtt_url=broker.url,

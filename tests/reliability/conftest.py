@@ -9,7 +9,6 @@ import contextlib
 import shutil
 import subprocess
 import time
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +18,7 @@ import psycopg
 import pytest
 
 from tests.conftest import free_port, wait_port
-from tests.ingest.conftest import PrivatePostgres, WorkerProcess, count, glucose_message, publish, register_fleet
+from tests.ingest.conftest import WorkerProcess, count, glucose_message, publish, register_fleet
 from vigie import broker as vbroker
 from vigie.settings import Settings
 
@@ -267,39 +266,6 @@ class Figures:
         )
         print(line)
         return line
-
-
-# --- a private PostgreSQL (the fixture of tests/ingest/conftest.py, copied: fixtures do not cross folders) ---
-
-
-@pytest.fixture(scope="module")
-def private_pg() -> Iterator[PrivatePostgres]:
-    import tempfile
-
-    root = Path(tempfile.mkdtemp(prefix="vigie-pg-"))
-    root.chmod(0o755)
-    shutil.chown(root, "postgres")
-    pg = PrivatePostgres(root)
-    pg.init()
-    pg.start()
-    yield pg
-    with contextlib.suppress(subprocess.CalledProcessError):
-        pg.stop("immediate")
-    shutil.rmtree(root, ignore_errors=True)
-
-
-def private_database(pg: PrivatePostgres) -> str:
-    """A fresh, migrated database on the private server, with the test fleet; returns its DSN."""
-    from vigie.db import migrate
-
-    name = f"rel_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(pg.dsn(), autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    dsn = pg.dsn(name)
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        migrate(conn)
-    register_fleet(dsn)
-    return dsn
 
 
 def elapsed(since: float) -> float:

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Broker
-from tests.ingest.conftest import PrivatePostgres, WorkerProcess, wait_until
-from tests.reliability.conftest import Figures, TcpProxy, elapsed, items_for, paced, private_database, sampling, stored
+from tests.conftest import Broker, PrivatePostgres
+from tests.ingest.conftest import WorkerProcess, private_database, wait_until
+from tests.reliability.conftest import Figures, TcpProxy, elapsed, items_for, paced, sampling, stored
 from vigie.settings import Settings
 
 pytestmark = [pytest.mark.db, pytest.mark.mqtt, pytest.mark.slow]
