@@ -12,4 +12,6 @@ Importing the package is cheap; the modules load pandas and the analytics functi
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from rules._model import CATEGORIES, SEVERITIES
+
+__all__: list[str] = ["CATEGORIES", "SEVERITIES"]

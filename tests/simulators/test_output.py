@@ -10,6 +10,7 @@ import numpy as np
 import orjson
 import pytest
 
+from rules import CATEGORIES
 from simulators._engine import Engine
 from simulators._faults import Faults, apply_to_messages, apply_to_readings, parse_faults
 from simulators._output import MAX_READINGS_PER_MESSAGE, to_messages
@@ -22,22 +23,6 @@ from vigie.catalog import load_catalog
 from vigie.settings import DEFAULT_CONFIG_DIR
 
 from .helpers import END, scenario_raw
-
-CATEGORIES = {
-    "hypoglycemia",
-    "hyperglycemia",
-    "glycemic_control",
-    "insulin_duration",
-    "feed_intake_drop",
-    "water_intake_drop",
-    "milk_yield_drop",
-    "mastitis",
-    "ketosis",
-    "lameness",
-    "estrus",
-    "data_gap",
-    "device_fault",
-}
 
 
 def _build(raw: dict[str, object]) -> Engine:
