@@ -16,18 +16,24 @@ from vigie.settings import Settings
 pytestmark = [pytest.mark.db, pytest.mark.mqtt, pytest.mark.slow]
 
 
+def outage_settings(
+    private_pg: PrivatePostgres, broker: Broker, topic_root: str, name: str, **extra: float
+) -> Settings:
+    """Settings for a worker on a fresh database of the private server (the one these tests stop and start)."""
+    return Settings(
+        database_url=private_database(private_pg),  # type: ignore[arg-type]
+        mqtt_url=broker.url,  # type: ignore[arg-type]
+        topic_root=topic_root,
+        ingest_client_id=f"{name}-{int(time.time())}",
+        **extra,  # type: ignore[arg-type]
+    )
+
+
 async def test_database_stopped_mid_stream_loses_nothing(
     private_pg: PrivatePostgres, broker: Broker, topic_root: str, worker_log: Path
 ) -> None:
-    dsn = private_database(private_pg)
-    devices = cgm_ids()
-    settings = Settings(
-        database_url=dsn,
-        mqtt_url=broker.url,
-        topic_root=topic_root,  # type: ignore[arg-type]
-        ingest_client_id=f"outage-{int(time.time())}",
-        ingest_retry_max_s=0.5,
-    )
+    settings = outage_settings(private_pg, broker, topic_root, "outage", ingest_retry_max_s=0.5)
+    dsn, devices = settings.dsn, cgm_ids()
     proc = WorkerProcess(settings, worker_log)
     proc.start()
     now = time.time()
@@ -65,14 +71,8 @@ async def test_database_down_when_the_registry_refresh_is_due(
     private_pg: PrivatePostgres, broker: Broker, topic_root: str, worker_log: Path
 ) -> None:
     """The registry read goes through the same retries as the writes: the worker waits, it does not crash."""
-    dsn = private_database(private_pg)
-    devices = cgm_ids()
-    settings = Settings(
-        database_url=dsn,
-        mqtt_url=broker.url,
-        topic_root=topic_root,  # type: ignore[arg-type]
-        ingest_client_id=f"outage-reg-{int(time.time())}",
-    )
+    settings = outage_settings(private_pg, broker, topic_root, "outage-reg")
+    dsn, devices = settings.dsn, cgm_ids()
     proc = WorkerProcess(settings, worker_log)
     proc.start()
     down = False

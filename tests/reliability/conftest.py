@@ -18,7 +18,7 @@ import psycopg
 import pytest
 
 from tests.conftest import free_port, wait_port
-from tests.ingest.conftest import WorkerProcess, count, glucose_message, publish, register_fleet
+from tests.ingest.conftest import WorkerProcess, cgm_ids, count, glucose_message, publish, register_fleet, wait_until
 from vigie import broker as vbroker
 from vigie.settings import Settings
 
@@ -347,3 +347,39 @@ def _no_worker_left(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
             if w.proc.poll() is None:
                 w.proc.kill()
             w.proc.wait(timeout=30)
+
+
+@dataclass
+class PartitionRun:
+    """What a partition run saw: messages sent and published, rows stored during the fault, when it healed."""
+
+    sent: int
+    published: int
+    stored_during_fault: int
+    healed_at: float
+    rss_peak_mb: float
+
+
+async def run_partition(
+    proxy: TcpProxy, proc: WorkerProcess, settings: Settings, mode: str, duration_s: float
+) -> PartitionRun:
+    """Start the worker (its link to the broker or the database goes through ``proxy``; ``settings`` are the direct
+    ones, used to publish and to count), stream 4,500 messages at
+    1,500/s, apply ``mode`` (blackhole, reset, or slow = 50 ms per chunk) for ``duration_s`` once 300 are stored,
+    heal, and wait until every published message is stored (or the worker dies: the caller asserts it did not)."""
+    await asyncio.to_thread(proc.start)  # the proxy runs in this event loop: never block it
+    assert proc.proc is not None
+    worker, dsn = proc.proc, settings.dsn
+    items = items_for(cgm_ids(), 1500, start=time.time() - 7200)
+    async with sampling(worker.pid) as rss:
+        publisher = asyncio.create_task(paced(settings, items, per_s=1500))
+        await wait_until(lambda: stored(dsn) > 300)
+        before = stored(dsn)
+        proxy.set(mode if mode != "slow" else "pass", latency_s=0.05 if mode == "slow" else 0.0)
+        await asyncio.sleep(duration_s)  # the fault's duration
+        during = stored(dsn) - before
+        proxy.set("pass")
+        healed = time.monotonic()
+        published = await publisher
+        await wait_until(lambda: stored(dsn) >= published or worker.poll() is not None, within=60)
+    return PartitionRun(len(items), published, during, healed, rss.peak_mb)

@@ -18,7 +18,16 @@ from pydantic import SecretStr
 
 from tests.conftest import Broker, start_mosquitto
 from tests.ingest.conftest import WorkerProcess, count, glucose_message, publish, wait_until
-from tests.reliability.conftest import Figures, TcpProxy, burst, elapsed, items_for, paced, sampling, stored
+from tests.reliability.conftest import (
+    Figures,
+    TcpProxy,
+    burst,
+    elapsed,
+    items_for,
+    run_partition,
+    sampling,
+    stored,
+)
 from vigie import broker as vbroker
 from vigie.settings import Settings
 
@@ -45,30 +54,18 @@ async def test_worker_broker_partition(
     async with TcpProxy(mqtt.port) as proxy:
         local = settings.model_copy(update={"mqtt_url": SecretStr(f"mqtt://127.0.0.1:{proxy.port}")})
         proc = WorkerProcess(local, worker_log)
-        await asyncio.to_thread(proc.start)  # the proxy runs in this event loop: never block it
+        run = await run_partition(proxy, proc, settings, mode, duration_s)
         assert proc.proc is not None
-        items = items_for(DEVICES, 1500, start=time.time() - 7200)
-        async with sampling(proc.proc.pid) as rss:
-            publisher = asyncio.create_task(paced(settings, items, per_s=1500))
-            await wait_until(lambda: stored(settings.dsn) > 300)
-            before = stored(settings.dsn)
-            proxy.set(mode if mode != "slow" else "pass", latency_s=0.05 if mode == "slow" else 0.0)
-            await asyncio.sleep(duration_s)  # the fault's duration
-            during = stored(settings.dsn) - before
-            proxy.set("pass")
-            healed = time.monotonic()
-            published = await publisher
-            await wait_until(lambda: stored(settings.dsn) >= published or proc.proc.poll() is not None, within=60)
-            assert proc.proc.poll() is None, f"the worker died ({proc.proc.returncode}): see its log"
-            fig = Figures(f"F9 worker-broker {mode} {duration_s:g} s", published, recovery_s=elapsed(healed))
-        fig.extra["stored_during_fault"] = during
+        assert proc.proc.poll() is None, f"the worker died ({proc.proc.returncode}): see its log"
+        fig = Figures(f"F9 worker-broker {mode} {duration_s:g} s", run.published, recovery_s=elapsed(run.healed_at))
+        fig.extra["stored_during_fault"] = run.stored_during_fault
         fig.extra["mqtt_connections"] = proxy.connections
-        fig.extra["rss_peak_mb"] = rss.peak_mb
+        fig.extra["rss_peak_mb"] = run.rss_peak_mb
         code = await asyncio.to_thread(proc.stop, signal.SIGTERM)
     fig.measure(settings.dsn).report()
     assert code == 0
-    assert (fig.lost, fig.duplicated, fig.stored) == (0, 0, len(items))
-    assert rss.peak_mb < RSS_LIMIT_MB
+    assert (fig.lost, fig.duplicated, fig.stored) == (0, 0, run.sent)
+    assert run.rss_peak_mb < RSS_LIMIT_MB
     if mode == "reset":
         assert proxy.connections >= 2
         log = await asyncio.to_thread(worker_log.read_text)

@@ -15,7 +15,7 @@ import pytest
 
 from tests.conftest import Broker, PrivatePostgres
 from tests.ingest.conftest import WorkerProcess, private_database, wait_until
-from tests.reliability.conftest import Figures, TcpProxy, elapsed, items_for, paced, sampling, stored
+from tests.reliability.conftest import Figures, TcpProxy, elapsed, items_for, paced, run_partition, sampling, stored
 from vigie.settings import Settings
 
 pytestmark = [pytest.mark.db, pytest.mark.mqtt, pytest.mark.slow]
@@ -102,29 +102,20 @@ async def test_worker_database_partition(
         proc = WorkerProcess(local, worker_log)
         if mode != "slow":
             fast_retry(proc)
-        await asyncio.to_thread(proc.start)  # the proxy runs in this event loop: never block it
+        run = await run_partition(proxy, proc, settings, mode, duration_s)
         assert proc.proc is not None
-        items = items_for(DEVICES, 1500, start=time.time() - 7200)
-        async with sampling(proc.proc.pid) as rss:
-            publisher = asyncio.create_task(paced(settings, items, per_s=1500))
-            await wait_until(lambda: stored(settings.dsn) > 300)
-            before = stored(settings.dsn)
-            proxy.set(mode if mode != "slow" else "pass", latency_s=0.05 if mode == "slow" else 0.0)
-            await asyncio.sleep(duration_s)  # the fault's duration
-            during = stored(settings.dsn) - before
-            proxy.set("pass")
-            healed = time.monotonic()
-            published = await publisher
-            await wait_until(lambda: stored(settings.dsn) >= published, within=60)
-            fig = Figures(f"F10/F11 worker-database {mode} {duration_s:g} s", published, recovery_s=elapsed(healed))
+        assert proc.proc.poll() is None, f"the worker died ({proc.proc.returncode}): see its log"
+        fig = Figures(
+            f"F10/F11 worker-database {mode} {duration_s:g} s", run.published, recovery_s=elapsed(run.healed_at)
+        )
         fig.extra["retries"] = int(await asyncio.to_thread(proc.metric, "vigie_ingest_batches_retried_total"))
-        fig.extra["stored_during_fault"] = during
-        fig.extra["rss_peak_mb"] = rss.peak_mb
+        fig.extra["stored_during_fault"] = run.stored_during_fault
+        fig.extra["rss_peak_mb"] = run.rss_peak_mb
         fig.extra["db_connections"] = proxy.connections
         code = await asyncio.to_thread(proc.stop, signal.SIGTERM)
     fig.measure(settings.dsn).report()
     assert code == 0
-    assert (fig.lost, fig.duplicated, fig.stored) == (0, 0, len(items))
-    assert rss.peak_mb < RSS_LIMIT_MB
+    assert (fig.lost, fig.duplicated, fig.stored) == (0, 0, run.sent)
+    assert run.rss_peak_mb < RSS_LIMIT_MB
     if mode != "slow":
         assert fig.extra["retries"] >= 1
