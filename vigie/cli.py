@@ -399,12 +399,13 @@ def up(
 def _wire_stages() -> None:
     """Each stage package contributes its commands, once (imported here so that vigie stays one entry point)."""
     from analytics import cli as analytics_cli  # noqa: PLC0415
+    from api import cli as api_cli  # noqa: PLC0415
     from dashboards import cli as dashboards_cli  # noqa: PLC0415
     from ingest import cli as ingest_cli  # noqa: PLC0415
     from rules import cli as rules_cli  # noqa: PLC0415
     from simulators import cli as simulators_cli  # noqa: PLC0415
 
-    for stage in (simulators_cli, ingest_cli, analytics_cli, dashboards_cli, rules_cli):
+    for stage in (simulators_cli, ingest_cli, analytics_cli, dashboards_cli, rules_cli, api_cli):
         stage.register(app, bench_app)
 
 

@@ -64,6 +64,28 @@ class Settings(BaseSettings):
     ingest_db_timeout_s: float = Field(default=15.0, gt=0)
     ingest_retry_max_s: float = Field(default=5.0, gt=0)
 
+    # API and web page (issue 7)
+    api_host: str = Field(default="127.0.0.1", description="address `vigie api` listens on")
+    api_port: int = Field(default=8000, ge=0, le=65535)
+    api_public_url: str = Field(default="", description="URL printed and used in links; empty: http://host:port")
+    api_session_ttl_s: int = Field(default=12 * 3600, ge=60, description="lifetime of a web/login session token")
+    api_token_ttl_days: int = Field(default=90, ge=1, le=3650, description="default lifetime of an API token")
+    api_max_body_bytes: int = Field(default=1024 * 1024, ge=1024, description="larger request bodies get 413")
+    api_page_max: int = Field(default=500, ge=1, description="largest page a list endpoint returns")
+    api_login_max_failures: int = Field(
+        default=5, ge=1, description="failed logins per user (or per address x4) in the window before 429"
+    )
+    api_login_window_s: int = Field(default=900, ge=1)
+    api_pool_max: int = Field(default=10, ge=1, description="database connections of one API process")
+
+    # delivery of approved drafts (outbox)
+    smtp_url: SecretStr = Field(
+        default=SecretStr("smtp://127.0.0.1:8025"), description="smtp://user:password@host:port (smtps:// for TLS)"
+    )
+    mail_from: str = Field(default="Vigie <vigie@localhost>")
+    delivery_max_attempts: int = Field(default=8, ge=1)
+    delivery_timeout_s: float = Field(default=10.0, gt=0)
+
     @field_validator("mqtt_url")
     @classmethod
     def _check_mqtt_url(cls, value: SecretStr) -> SecretStr:

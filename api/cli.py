@@ -1,0 +1,168 @@
+"""Commands of the API stage: ``vigie api``, ``vigie users add``, ``vigie tokens create|revoke``."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import sys
+from datetime import timedelta
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from vigie.errors import ConfigError
+from vigie.settings import Settings
+
+
+class RoleOpt(StrEnum):
+    admin = "admin"
+    vet = "vet"
+    staff = "staff"
+    owner = "owner"
+    device = "device"
+
+
+def serve(settings: Settings) -> None:
+    """Run the API and web page with uvicorn until SIGTERM / Ctrl-C (graceful: in-flight requests finish)."""
+    import uvicorn  # noqa: PLC0415
+
+    from api._app import create_app  # noqa: PLC0415
+
+    config = uvicorn.Config(
+        create_app(settings),
+        host=settings.api_host,
+        port=settings.api_port,
+        log_level="info",
+        access_log=False,
+        timeout_graceful_shutdown=10,
+        proxy_headers=False,
+    )
+    uvicorn.Server(config).run()
+
+
+def _read_password(path: Path | None, generate: bool) -> tuple[str | None, bool]:
+    if path is not None and generate:
+        raise ConfigError("give --password-file or --generate-password, not both")
+    if generate:
+        return secrets.token_urlsafe(12), True
+    if path is None:
+        return None, False
+    try:
+        text = sys.stdin.read() if str(path) == "-" else path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
+    return text.rstrip("\r\n"), False
+
+
+def register(app: typer.Typer, bench: typer.Typer) -> None:
+    """Add the API commands to the ``vigie`` app."""
+    del bench
+    users_app = typer.Typer(help="People and programs that use the API and web page.", no_args_is_help=True)
+    tokens_app = typer.Typer(help="API tokens (shown once, stored hashed).", no_args_is_help=True)
+    app.add_typer(users_app, name="users")
+    app.add_typer(tokens_app, name="tokens")
+    _register_accounts(users_app, tokens_app)
+
+    @app.command("api")
+    def api(
+        ctx: typer.Context,
+        host: Annotated[str | None, typer.Option(help="listen address (default VIGIE_API_HOST)")] = None,
+        port: Annotated[int | None, typer.Option(help="port (default VIGIE_API_PORT)", min=0, max=65535)] = None,
+    ) -> None:
+        """Serve the API (OpenAPI at /docs) and the vets' web page. Stops on SIGTERM."""
+        from vigie.cli import settings_of  # noqa: PLC0415
+
+        settings = settings_of(ctx)
+        updates: dict[str, object] = {}
+        if host is not None:
+            updates["api_host"] = host
+        if port is not None:
+            updates["api_port"] = port
+        serve(settings.model_copy(update=updates))
+
+
+def _register_accounts(users_app: typer.Typer, tokens_app: typer.Typer) -> None:
+    @users_app.command("add")
+    def users_add(
+        ctx: typer.Context,
+        user: Annotated[str, typer.Argument(help="login name, e.g. dr-martin")],
+        role: Annotated[RoleOpt, typer.Option(help="what the account may do")],
+        clinic: Annotated[str | None, typer.Option(help="clinic id (vet, staff; implied for owner and device)")] = None,
+        owner: Annotated[str | None, typer.Option(help="owner or farm id (role owner)")] = None,
+        device: Annotated[str | None, typer.Option(help="device id (role device)")] = None,
+        name: Annotated[str, typer.Option(help="display name, shown in drafts and the audit log")] = "",
+        language: Annotated[str | None, typer.Option(help="fr or en (default: the clinic's)")] = None,
+        password_file: Annotated[
+            Path | None, typer.Option(help="file holding the password ('-': stdin); none: token-only account")
+        ] = None,
+        generate_password: Annotated[bool, typer.Option(help="generate a password and print it once")] = False,
+    ) -> None:
+        """Create a user who can log in to the web page and the API."""
+        from api._accounts import add_user  # noqa: PLC0415
+        from vigie.cli import settings_of  # noqa: PLC0415
+        from vigie.db import connect  # noqa: PLC0415
+
+        password, generated = _read_password(password_file, generate_password)
+        with connect(settings_of(ctx).dsn) as conn:
+            add_user(
+                conn,
+                user,
+                role=role.value,
+                clinic=clinic,
+                owner=owner,
+                device=device,
+                password=password,
+                display_name=name,
+                language=language,
+            )
+        typer.echo(f"user {user} added ({role.value})")
+        if generated:
+            typer.echo(f"password (shown once): {password}")
+
+    @tokens_app.command("create")
+    def tokens_create(
+        ctx: typer.Context,
+        user: Annotated[str, typer.Argument(help="login name")],
+        days: Annotated[
+            int | None, typer.Option(help="lifetime in days (default VIGIE_API_TOKEN_TTL_DAYS)", min=1)
+        ] = None,
+        name: Annotated[str, typer.Option(help="what the token is for")] = "",
+        as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+    ) -> None:
+        """Create an API token for a user; it is printed once and only its hash is stored."""
+        from api._accounts import issue_token  # noqa: PLC0415
+        from vigie.cli import settings_of  # noqa: PLC0415
+        from vigie.db import connect  # noqa: PLC0415
+
+        settings = settings_of(ctx)
+        with connect(settings.dsn) as conn:
+            issued = issue_token(conn, user, ttl=timedelta(days=days or settings.api_token_ttl_days), name=name)
+        if as_json:
+            out = {
+                "token": issued.token,
+                "user": user,
+                "role": issued.role,
+                "expires_at": issued.expires_at.isoformat(),
+            }
+            typer.echo(json.dumps(out))
+        else:
+            typer.echo(issued.token)
+            typer.echo(f"for {user} ({issued.role}), expires {issued.expires_at:%Y-%m-%d %H:%M} UTC", err=True)
+
+    @tokens_app.command("revoke")
+    def tokens_revoke(
+        ctx: typer.Context,
+        token_file: Annotated[Path, typer.Argument(help="file holding the token ('-': stdin)")],
+    ) -> None:
+        """Revoke a token (read from a file or stdin, so that it stays out of the shell history)."""
+        from api._accounts import revoke_token  # noqa: PLC0415
+        from vigie.cli import settings_of  # noqa: PLC0415
+        from vigie.db import connect  # noqa: PLC0415
+
+        token, _ = _read_password(token_file, generate=False)
+        with connect(settings_of(ctx).dsn) as conn:
+            if not revoke_token(conn, token or ""):
+                raise ConfigError("unknown or already revoked token")
+        typer.echo("token revoked")
