@@ -8,6 +8,11 @@ Scoring (per alert category):
 - an **alert is true** when it overlaps a label of the same animal whose category is the alert's or one that
   explains it (``RELATED``: a mastitis lowers the yield too), widened by the grace; else it is a **false alert**;
 - **false alerts per animal-week**: false alerts ÷ (animals evaluated by a rule of that category x weeks);
+- **per recipe** (``by_recipe``): the same recall and delay for each kind of label of a category (an injected
+  hypoglycaemia's window opens with the 30-min fall towards its nadir; a spontaneous one's opens when the true
+  blood glucose crosses 60 mg/dL), so that a mixture never hides one kind;
+- **recall with data**: recall over the labels during which the animal's sensor sent at least one reading of the
+  category's metric (``OBSERVED_BY``): a low inside a sensor gap is invisible to any rule;
 - **mastitis per cow-day** (Hogeveen 2010's terms): sensitivity = labelled cases detected within 48 h of their
   start; specificity = cow-days outside any mastitis label (± 2 days) without an open mastitis alert ÷ such days.
 """
@@ -47,6 +52,14 @@ RELATED = {
     "device_fault": {"data_gap"},
     "lameness": {"mastitis", "ketosis"},
     "ketosis": set(),
+}
+
+
+OBSERVED_BY = {
+    "hypoglycemia": "glucose",
+    "hyperglycemia": "glucose",
+    "glycemic_control": "glucose",
+    "insulin_duration": "glucose",
 }
 
 
@@ -125,6 +138,34 @@ def _overlaps(ep: Episode, lo: datetime, hi: datetime, now: datetime) -> bool:
     return ep.start <= hi and (ep.end or now) >= lo
 
 
+def _observed(frame: pd.DataFrame | None) -> dict[tuple[str, str], pd.DatetimeIndex]:
+    if frame is None or frame.empty:
+        return {}
+    part = frame[frame["metric"].isin(set(OBSERVED_BY.values()))]
+    return {
+        (str(a), str(m)): pd.DatetimeIndex(g["time"]).sort_values()
+        for (a, m), g in part.groupby(["animal_id", "metric"], sort=False)
+    }
+
+
+def _has_data(seen: dict[tuple[str, str], pd.DatetimeIndex], lab: dict[str, Any]) -> bool:
+    times = seen.get((lab["animal_id"], OBSERVED_BY[lab["category"]]))
+    if times is None:
+        return False
+    lo = int(times.searchsorted(pd.Timestamp(lab["start"])))
+    return bool(lo < len(times) and times[lo] <= pd.Timestamp(lab["end"]))
+
+
+def _recall_delay(found: list[tuple[dict[str, Any], float | None]]) -> dict[str, Any]:
+    delays = [d for _, d in found if d is not None]
+    return {
+        "labels": len(found),
+        "detected": len(delays),
+        "recall": None if not found else round(len(delays) / len(found), 3),
+        "median_delay_min": None if not delays else round(statistics.median(delays), 1),
+    }
+
+
 def score(
     alerts: list[tuple[str, Episode]],
     labels: list[dict[str, Any]],
@@ -132,8 +173,13 @@ def score(
     ruleset: RuleSet,
     start: datetime,
     end: datetime,
+    frame: pd.DataFrame | None = None,
 ) -> dict[str, Any]:
-    """Per-category recall, precision, false alerts per animal-week, median delay; mastitis per cow-day."""
+    """Per-category recall, precision, false alerts per animal-week, median delay; mastitis per cow-day.
+
+    With the recording's ``frame``, the categories of ``OBSERVED_BY`` also get the recall over the labels during
+    which the sensor sent data."""
+    seen = _observed(frame)
     weeks = max((end - start).total_seconds() / (7 * 86400), 1e-9)
     by_animal: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for lab in labels:
@@ -151,16 +197,20 @@ def score(
         grace = GRACE.get(cat, DEFAULT_GRACE)
         delays: list[float] = []
         detected = 0
+        per_label: list[tuple[dict[str, Any], float | None]] = []
         for lab in cat_labels:
             hits = [
                 e
                 for a, e in cat_alerts
                 if a == lab["animal_id"] and _overlaps(e, lab["start"], lab["end"] + grace, end)
             ]
+            delay = None
             if hits:
                 detected += 1
                 first = min(hits, key=lambda e: e.start)
-                delays.append(max(0.0, (first.start - lab["start"]).total_seconds() / 60.0))
+                delay = max(0.0, (first.start - lab["start"]).total_seconds() / 60.0)
+                delays.append(delay)
+            per_label.append((lab, delay))
         explaining = {cat} | RELATED.get(cat, set())
         true = 0
         for a, e in cat_alerts:
@@ -181,6 +231,14 @@ def score(
             "false_per_animal_week": round(false / max(evaluated.get(cat, 0), 1) / weeks, 3),
             "median_delay_min": None if not delays else round(statistics.median(delays), 1),
         }
+        recipes = sorted({str(lab.get("recipe", "")) for lab in cat_labels})
+        if len(recipes) > 1:
+            out[cat]["by_recipe"] = {
+                r: _recall_delay([(lab, d) for lab, d in per_label if str(lab.get("recipe", "")) == r]) for r in recipes
+            }
+        if cat in OBSERVED_BY and seen and cat_labels:
+            visible = [(lab, d) for lab, d in per_label if _has_data(seen, lab)]
+            out[cat]["with_data"] = _recall_delay(visible)
     cows = [s.context.animal_id for s in animals if s.context.species == "cow"]
     if cows:
         out["mastitis_cow_day"] = _cow_days(alerts, labels, cows, start, end)

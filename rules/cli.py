@@ -101,7 +101,7 @@ def backtest(
         raise typer.BadParameter("the recording holds no reading", param_hint="READINGS")
     found, start, end = run_backtest(frame, specs, ruleset)
     listed = [{"animal_id": a, **describe(e)} for a, e in found]
-    scores = score(found, read_labels(labels), specs, ruleset, start, end) if labels is not None else None
+    scores = score(found, read_labels(labels), specs, ruleset, start, end, frame) if labels is not None else None
     if as_json:
         _out(_dumps(listed if scores is None else {"alerts": listed, "scores": scores}))
         return
@@ -121,6 +121,12 @@ def backtest(
                 f"{cat:<18} {s['labels']:>6} {_f(s['recall']):>7} {s['alerts']:>6} {_f(s['precision']):>9}"
                 f" {_f(s['false_per_animal_week']):>9} {_f(s['median_delay_min']):>9}"
             )
+            parts = [("with data", s["with_data"])] if "with_data" in s else []
+            for name, sub in [*parts, *s.get("by_recipe", {}).items()]:
+                _out(
+                    f"  {name:<16} {sub['labels']:>6} {_f(sub['recall']):>7} {'':>6} {'':>9} {'':>9}"
+                    f" {_f(sub['median_delay_min']):>9}"
+                )
         if "mastitis_cow_day" in scores:
             m = scores["mastitis_cow_day"]
             _out(

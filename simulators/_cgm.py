@@ -16,7 +16,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.signal import lfilter, lfilter_zi
 
-from simulators._anomalies import Anomaly, envelope, of_animal
+from simulators._anomalies import RECIPES, Anomaly, envelope, of_animal
 from simulators._fleet import Fleet, Label
 from simulators._readings import Readings, code, enum_code
 from simulators._scenario import Device
@@ -42,6 +42,8 @@ DEFAULT_INSULIN = {"dog": "lente", "cat": "glargine"}
 DEFAULT_DOSE_U_KG = {"dog": 0.5, "cat": 0.3}  # AAHA starting doses, most dogs ~0.5 U/kg q12h [S]
 SENSOR_LOW, SENSOR_HIGH = 40.0, 500.0  # Libre 14-day LO/HI [U]
 SCAN_BUFFER_S = 8 * HOUR_S  # Libre 14-day keeps 8 h [S]
+# a true hypoglycaemia, labelled even when no recipe made it: blood glucose < 60 mg/dL for ≥ 15 min (domain §6.1) [S]
+TRUE_LOW, TRUE_LOW_MIN_S = 60.0, 15 * MINUTE_S
 WARMUP_S = HOUR_S  # [S]
 MAX_LIFE_S = 14 * DAY_S  # [S]
 # simglucose / Breton-Kovatchev noise (human) [S]: AR(1) φ per 15 min, Johnson SU
@@ -427,9 +429,32 @@ class CgmSimulator:
         ig = lfilter([alpha], [1, alpha - 1], g, zi=lfilter_zi([alpha], [1, alpha - 1]) * g[0])[0]
         return grid, g, np.asarray(ig, dtype=np.float64)
 
+    def _true_lows(self, pet: _Pet, day: int, grid: F64, g: F64) -> list[Label]:
+        """Labels of the true hypoglycaemias (blood glucose < 60 mg/dL for ≥ 15 min) that begin on ``day`` and that
+        no injected hypoglycaemia explains: the day-to-day sensitivity, meals and insulin make some on their own."""
+        base = day * DAY_S
+        after = base + DAY_S + np.arange(0, 6 * HOUR_S, MINUTE_S, dtype=np.float64)  # a low crossing midnight
+        t = np.concatenate([grid[grid < base + DAY_S], after])
+        v = np.concatenate([g[grid < base + DAY_S], self.truth(pet, after, day + 1)])
+        low = np.concatenate([[False], v < TRUE_LOW, [False]]).astype(np.int8)
+        edges = np.flatnonzero(np.diff(low))
+        injected = [
+            a for a in of_animal(self.fleet.anomalies, pet.animal_id) if RECIPES[a.recipe].category == "hypoglycemia"
+        ]
+        out: list[Label] = []
+        for i, j in zip(edges[::2], edges[1::2] - 1, strict=True):
+            t0, t1 = float(t[i]), float(t[j])
+            if not base <= t0 < base + DAY_S or i == 0 or t1 - t0 + MINUTE_S < TRUE_LOW_MIN_S:
+                continue
+            if any(a.start <= t1 and a.end >= t0 for a in injected):
+                continue
+            params = {"nadir": round(float(v[i : j + 1].min()), 1), "spontaneous": True}
+            out.append(self._label(pet, "spontaneous_hypoglycaemia", "hypoglycemia", t0, t1, params))
+        return out
+
     def _pet_day(self, pet: _Pet, day: int) -> tuple[Readings, list[Label]]:
         base = day * DAY_S
-        grid, _, ig = self.interstitial(pet, day)
+        grid, truth, ig = self.interstitial(pet, day)
         offset = int(self.fleet.rng(pet.animal_id, 10).integers(0, pet.interval_s // MINUTE_S))
         samples = base + offset * MINUTE_S + np.arange(0, DAY_S, pet.interval_s, dtype=np.float64)
         samples = samples[samples < base + DAY_S]
@@ -439,7 +464,7 @@ class CgmSimulator:
         if pet.species == "cat":
             value += (pet.low_bias + pet.over_read) * np.clip((50 - value) / 20, 0, 1)
         noise = self._noise(pet, day, samples)
-        labels: list[Label] = []
+        labels: list[Label] = self._true_lows(pet, day, grid, truth)
         assert pet.sensors is not None  # noqa: S101 - set in __init__
         sensors = pet.sensors
         idx = np.searchsorted(sensors[:, 0], samples, side="right") - 1
