@@ -35,6 +35,7 @@ KINDS = (
     "fp_ratio",
     "daily_baseline",
     "activity",
+    "lameness",
 )
 _META = ("id", "category", "kind", "severity", "source", "basis")
 Overrides = Mapping[str, Mapping[str, Any]]  # rule id -> parameter -> value

@@ -15,7 +15,7 @@ from typing import Any
 
 import pandas as pd
 
-from rules import _kinds_farm, _kinds_pet
+from rules import _kinds_farm, _kinds_lameness, _kinds_pet
 from rules._config import EffectiveRules
 from rules._kinds_pet import device_of, episode, py, series, with_device
 from rules._model import AnimalContext, Episode, Rule
@@ -52,6 +52,7 @@ KINDS: dict[str, Kind] = {
     "stale": _kinds_pet.stale,
     "rate": _kinds_pet.rate,
     "compression": compression,
+    "lameness": _kinds_lameness.lameness,
     **_kinds_farm.KINDS,
 }
 
