@@ -1,0 +1,420 @@
+"""Rules and overrides: the effective rules of an animal, a vet's override per clinic or per animal.
+
+- ``GET /api/v1/rules``: the default rules of each species with the parameters a vet may override (name, type);
+- ``GET /api/v1/animals/{id}/rules``: the animal's effective rules (the files, then the clinic's overrides, then the
+  animal's), each parameter tagged with where its value comes from (``default``, ``clinic`` or ``animal``), each rule
+  with its source-strength tag (S, D, U), and the rule-set version the next alerts will record;
+- ``PUT|DELETE /api/v1/animals/{id}/rules/{rule}/override``: set (replace) or remove the animal's override;
+- ``GET /api/v1/clinics/{id}/rule-overrides``, ``PUT|DELETE /api/v1/clinics/{id}/rules/{rule}/override``: the
+  clinic's overrides.
+
+Reading is for admins, vets and staff; changing is for vets (and admins); owners and devices get 403. An animal or a
+clinic of another clinic is 404. Every change is written to the audit log (``override.set``, ``override.delete``,
+object ``rule``/rule id) with the vet's name.
+
+An override is validated against the rule's kind: only the numeric parameters the kind reads (those in the rule
+file, and the optional ones of the kind) and ``severity`` may be set, with the right type; anything else is 422
+naming ``body.params.<name>``. Parameters that say *what* a rule watches (metric, operator, flag, species) are not
+overridable.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, HTTPException, Path, Query, status
+from fastapi.exceptions import RequestValidationError
+from pydantic import Field
+
+from api._accounts import Principal
+from api._deps import CLINIC_READERS, VETS, AppSettings, Caller, Db, clinic_filter, forbid_unless, not_found
+from api._models import Body, Out
+from rules._config import RuleSet, load_rules
+from rules._model import SEVERITIES, AnimalContext, Rule
+from rules._store import Conn, audit, effective_rules, set_override
+
+router = APIRouter(prefix="/api/v1", tags=["rules"])
+
+ParamType = Literal["number", "integer", "severity"]
+# The optional numeric parameters each kind reads (rules/_kinds_*.py: rule.num(name, default)); an override may
+# also set any numeric parameter of the rule's own file entry. Integers are counts.
+_INTEGERS = frozenset(
+    {
+        "min_points",
+        "clear_points",
+        "min_cycles",
+        "min_events",
+        "consecutive",
+        "clear_milkings",
+        "own_milkings",
+        "baseline_days",
+        "min_baseline_days",
+    }
+)
+KIND_PARAMS: dict[str, frozenset[str]] = {
+    "threshold": frozenset(
+        {
+            "threshold",
+            "clear",
+            "hold_min",
+            "min_points",
+            "clear_hold_min",
+            "clear_points",
+            "max_gap_min",
+            "urgent_below",
+            "urgent_above",
+            "predict_min",
+            "predict_below",
+            "predict_rate",
+            "slope_min",
+            "predict_max_step",
+        }
+    ),
+    "glucose_mean": frozenset({"above", "clear", "days", "min_coverage"}),
+    "glucose_curve": frozenset({"nadir_low", "nadir_high", "days", "min_cycles"}),
+    "stale": frozenset({"streaming_max_min", "scan_max_min"}),
+    "rate": frozenset({"max_rate", "max_gap_min", "window_min", "min_events"}),
+    "compression": frozenset(),
+    "rolling_drop": frozenset(
+        {"hours", "review_pct", "urgent_pct", "clear_pct", "baseline_days", "min_baseline_days", "min_points"}
+    ),
+    "no_event": frozenset({"min_value", "max_silence_h", "night_start_h", "night_end_h"}),
+    "flatline": frozenset({"zero_below", "min_minutes", "min_events"}),
+    "udder": frozenset(
+        {
+            "review_ratio",
+            "urgent_ratio",
+            "consecutive",
+            "composite_ratio",
+            "yield_drop_pct",
+            "clear_ratio",
+            "clear_milkings",
+            "own_milkings",
+            "min_rise",
+            "clear_margin",
+        }
+    ),
+    "yield": frozenset({"review_pct", "urgent_pct", "clear_pct", "cusum_k", "cusum_h"}),
+    "fp_ratio": frozenset({"above", "urgent_above", "clear", "max_dim"}),
+    "daily_baseline": frozenset({"below_pct", "clear_pct", "days"}),
+    "activity": frozenset({"ratio", "clear_ratio", "hold_h", "baseline_days"}),
+}
+_HOURS_OF_DAY = frozenset({"night_start_h", "night_end_h"})
+
+
+def param_types(rule: Rule) -> dict[str, ParamType]:
+    """The parameters of ``rule`` an override may set, with their type."""
+    names = set(KIND_PARAMS.get(rule.kind, frozenset()))
+    names |= {k for k, v in rule.params.items() if isinstance(v, int | float) and not isinstance(v, bool)}
+    out: dict[str, ParamType] = {
+        n: "integer" if n in _INTEGERS or type(rule.params.get(n)) is int else "number" for n in sorted(names)
+    }
+    out["severity"] = "severity"
+    return out
+
+
+def _problem(name: str, kind: str, msg: str) -> dict[str, Any]:
+    return {"type": kind, "loc": ("body", "params", name), "msg": msg}
+
+
+def check_params(rules: list[Rule], params: dict[str, Any]) -> dict[str, Any]:
+    """``params`` if they fit every definition of the rule in ``rules``, else a 422 naming each bad parameter."""
+    problems: list[dict[str, Any]] = []
+    if not params:
+        problems.append(
+            {"type": "too_short", "loc": ("body", "params"), "msg": "name at least one parameter (or DELETE it)"}
+        )
+    for rule in rules:
+        allowed = param_types(rule)
+        for name, value in params.items():
+            kind = allowed.get(name)
+            if kind is None:
+                problems.append(
+                    _problem(
+                        name,
+                        "extra_forbidden",
+                        f"rule {rule.id} (kind {rule.kind}) has no overridable parameter {name!r};"
+                        f" one of: {', '.join(allowed)}",
+                    )
+                )
+            elif kind == "severity":
+                if value not in SEVERITIES:
+                    problems.append(_problem(name, "enum", f"severity must be one of {', '.join(SEVERITIES)}"))
+            elif isinstance(value, bool) or not isinstance(value, int | float):
+                problems.append(_problem(name, f"{kind}_type", f"{name} must be a {kind}"))
+            elif not math.isfinite(value):
+                problems.append(_problem(name, "finite_number", f"{name} must be a finite number"))
+            elif kind == "integer" and (not float(value).is_integer() or value < 1):
+                problems.append(_problem(name, "integer_type", f"{name} must be a whole number ≥ 1"))
+            elif name in _HOURS_OF_DAY and not 0 <= value <= 24:
+                problems.append(_problem(name, "less_than_equal", f"{name} is an hour of the day (0 to 24)"))
+    if problems:
+        unique = list({(p["loc"], p["msg"]): p for p in problems}.values())
+        raise RequestValidationError(unique)
+    return {k: int(v) if param_types(rules[0]).get(k) == "integer" else v for k, v in params.items()}
+
+
+class ParamOut(Out):
+    value: Any
+    origin: Literal["default", "clinic", "animal"] = Field(description="where the value comes from")
+
+
+class RuleOut(Out):
+    id: str
+    category: str
+    kind: str
+    severity: ParamOut
+    source: str = Field(description="source-strength tag: S stated by a source, D derived, U uncertain")
+    basis: str
+    params: dict[str, ParamOut]
+
+
+class OverrideOut(Out):
+    clinic_id: str
+    animal_id: str | None
+    rule_id: str
+    params: dict[str, Any]
+    set_by: str
+    set_at: datetime
+    reason: str
+
+
+class EffectiveRulesOut(Out):
+    animal_id: str
+    species: str
+    clinic_id: str
+    version: str = Field(description="the rule-set version the animal's next alerts record (content hash)")
+    rules: list[RuleOut]
+    overrides: list[OverrideOut]
+
+
+class RuleDefaultsOut(Out):
+    id: str
+    category: str
+    kind: str
+    severity: str
+    source: str
+    basis: str
+    params: dict[str, Any]
+    overridable: dict[str, ParamType]
+
+
+class SpeciesRulesOut(Out):
+    species: str
+    rules: list[RuleDefaultsOut]
+
+
+class OverrideIn(Body):
+    params: dict[str, Any] = Field(
+        description="parameter name -> value: numbers for the rule's parameters, or severity (info, review, urgent)",
+        examples=[{"threshold": 70, "clear": 80}],
+    )
+    reason: Annotated[str, Field(max_length=500)] = ""
+
+
+RuleId = Annotated[str, Path(max_length=64)]
+EntityId = Annotated[str, Path(max_length=64)]
+
+
+def _ruleset(settings: AppSettings) -> RuleSet:
+    return load_rules(settings.config_dir / "rules")
+
+
+def _animal(conn: Conn, caller: Principal, animal_id: str) -> AnimalContext:
+    clinic = clinic_filter(caller)
+    row = conn.execute(
+        "SELECT id, species, clinic_id FROM animals WHERE id = %s AND (%s::text IS NULL OR clinic_id = %s)",
+        (animal_id, clinic, clinic),
+    ).fetchone()
+    if row is None:
+        raise not_found("animal", animal_id)
+    return AnimalContext(str(row[0]), str(row[1]), str(row[2]))
+
+
+def _clinic(conn: Conn, caller: Principal, clinic_id: str) -> str:
+    mine = clinic_filter(caller)
+    row = conn.execute("SELECT id FROM clinics WHERE id = %s", (clinic_id,)).fetchone()
+    if row is None or (mine is not None and mine != clinic_id):
+        raise not_found("clinic", clinic_id)
+    return str(row[0])
+
+
+def _overrides(conn: Conn, clinic_id: str, animal_id: str | None) -> list[OverrideOut]:
+    """The clinic-wide overrides and those of ``animal_id`` (None: of every animal of the clinic)."""
+    rows = conn.execute(
+        "SELECT clinic_id, animal_id, rule_id, params, set_by, set_at, reason FROM rule_overrides"
+        " WHERE clinic_id = %s AND (%s::text IS NULL OR animal_id IS NULL OR animal_id = %s)"
+        " ORDER BY animal_id NULLS FIRST, rule_id",
+        (clinic_id, animal_id, animal_id),
+    ).fetchall()
+    keys = ("clinic_id", "animal_id", "rule_id", "params", "set_by", "set_at", "reason")
+    return [OverrideOut.model_validate(dict(zip(keys, r, strict=True))) for r in rows]
+
+
+def _effective(conn: Conn, ruleset: RuleSet, ctx: AnimalContext) -> EffectiveRulesOut:
+    overrides = _overrides(conn, ctx.clinic_id, ctx.animal_id)
+    layers = {
+        "clinic": {o.rule_id: o.params for o in overrides if o.animal_id is None},
+        "animal": {o.rule_id: o.params for o in overrides if o.animal_id is not None},
+    }
+    rules = effective_rules(conn, ruleset, ctx)  # also records the version
+
+    def origin(rule_id: str, name: str) -> Literal["default", "clinic", "animal"]:
+        if name in layers["animal"].get(rule_id, {}):
+            return "animal"
+        return "clinic" if name in layers["clinic"].get(rule_id, {}) else "default"
+
+    return EffectiveRulesOut(
+        animal_id=ctx.animal_id,
+        species=ctx.species,
+        clinic_id=ctx.clinic_id,
+        version=rules.version,
+        rules=[
+            RuleOut(
+                id=r.id,
+                category=r.category,
+                kind=r.kind,
+                severity=ParamOut(value=r.severity, origin=origin(r.id, "severity")),
+                source=r.source,
+                basis=r.basis,
+                params={k: ParamOut(value=v, origin=origin(r.id, k)) for k, v in sorted(r.params.items())},
+            )
+            for r in rules.rules
+        ],
+        overrides=overrides,
+    )
+
+
+def _rules_named(ruleset: RuleSet, rule_id: str, species: str | None) -> list[Rule]:
+    """The definitions of ``rule_id`` (for ``species``, or for any species); 404 if there is none."""
+    if species is not None:
+        candidates = list(ruleset.for_animal(species).rules)
+    else:
+        candidates = [r for rules in ruleset.by_species.values() for r in rules]
+    found = [r for r in candidates if r.id == rule_id]
+    if not found:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no rule {rule_id}" + (f" for a {species}" if species else ""))
+    return found
+
+
+def delete_override(conn: Conn, clinic_id: str, rule_id: str, *, by: str, animal_id: str | None = None) -> bool:
+    """Remove a vet's override (audited); False if there was none."""
+    cur = conn.execute(
+        "DELETE FROM rule_overrides WHERE clinic_id = %s AND coalesce(animal_id, '') = coalesce(%s, '') AND rule_id = %s"
+        " RETURNING params",
+        (clinic_id, animal_id, rule_id),
+    )
+    row = cur.fetchone()
+    if row is None:
+        return False
+    audit(conn, by, "override.delete", clinic_id, "rule", rule_id, {"animal_id": animal_id, "params": row[0]})
+    return True
+
+
+@router.get("/rules")
+def get_rules(
+    caller: Caller,
+    settings: AppSettings,
+    species: Annotated[
+        Literal["dog", "cat", "horse", "pony", "donkey", "cow"] | None, Query(description="one species only")
+    ] = None,
+) -> list[SpeciesRulesOut]:
+    """The default rules of each species (from ``config/rules``), with the parameters an override may set."""
+    forbid_unless(caller, CLINIC_READERS)
+    ruleset = _ruleset(settings)
+    return [
+        SpeciesRulesOut(
+            species=sp,
+            rules=[
+                RuleDefaultsOut(
+                    id=r.id,
+                    category=r.category,
+                    kind=r.kind,
+                    severity=r.severity,
+                    source=r.source,
+                    basis=r.basis,
+                    params=r.params,
+                    overridable=param_types(r),
+                )
+                for r in ruleset.for_animal(sp).rules
+            ],
+        )
+        for sp in sorted(ruleset.by_species)
+        if species is None or sp == species
+    ]
+
+
+@router.get("/animals/{animal_id}/rules", responses={404: {"description": "no such animal in the caller's clinic"}})
+def get_animal_rules(caller: Caller, conn: Db, settings: AppSettings, animal_id: EntityId) -> EffectiveRulesOut:
+    """The animal's effective rules, each parameter tagged default / clinic / animal, and the rule-set version."""
+    forbid_unless(caller, CLINIC_READERS)
+    ctx = _animal(conn, caller, animal_id)
+    return _effective(conn, _ruleset(settings), ctx)
+
+
+@router.put(
+    "/animals/{animal_id}/rules/{rule_id}/override",
+    responses={404: {"description": "no such animal in the caller's clinic, or no such rule for its species"}},
+)
+def put_animal_override(
+    caller: Caller, conn: Db, settings: AppSettings, animal_id: EntityId, rule_id: RuleId, body: OverrideIn
+) -> EffectiveRulesOut:
+    """Set (replace) the animal's override of one rule (vets); returns the new effective rules and version."""
+    forbid_unless(caller, VETS)
+    ctx = _animal(conn, caller, animal_id)
+    ruleset = _ruleset(settings)
+    params = check_params(_rules_named(ruleset, rule_id, ctx.species), body.params)
+    set_override(conn, ctx.clinic_id, rule_id, params, by=caller.name, animal_id=ctx.animal_id, reason=body.reason)
+    return _effective(conn, ruleset, ctx)
+
+
+@router.delete(
+    "/animals/{animal_id}/rules/{rule_id}/override",
+    responses={404: {"description": "no such animal in the caller's clinic, or no override of that rule"}},
+)
+def delete_animal_override(
+    caller: Caller, conn: Db, settings: AppSettings, animal_id: EntityId, rule_id: RuleId
+) -> EffectiveRulesOut:
+    """Remove the animal's override of one rule (vets); returns the new effective rules and version."""
+    forbid_unless(caller, VETS)
+    ctx = _animal(conn, caller, animal_id)
+    if not delete_override(conn, ctx.clinic_id, rule_id, by=caller.name, animal_id=ctx.animal_id):
+        raise not_found("override of rule", rule_id)
+    return _effective(conn, _ruleset(settings), ctx)
+
+
+@router.get("/clinics/{clinic_id}/rule-overrides", responses={404: {"description": "no such clinic for the caller"}})
+def get_clinic_overrides(caller: Caller, conn: Db, clinic_id: EntityId) -> list[OverrideOut]:
+    """Every override of the clinic: the clinic-wide ones first, then the animals'."""
+    forbid_unless(caller, CLINIC_READERS)
+    return _overrides(conn, _clinic(conn, caller, clinic_id), None)
+
+
+@router.put(
+    "/clinics/{clinic_id}/rules/{rule_id}/override",
+    responses={404: {"description": "no such clinic for the caller, or no such rule"}},
+)
+def put_clinic_override(
+    caller: Caller, conn: Db, settings: AppSettings, clinic_id: EntityId, rule_id: RuleId, body: OverrideIn
+) -> OverrideOut:
+    """Set (replace) the clinic-wide override of one rule (vets); each animal's own override still wins."""
+    forbid_unless(caller, VETS)
+    clinic = _clinic(conn, caller, clinic_id)
+    params = check_params(_rules_named(_ruleset(settings), rule_id, None), body.params)
+    set_override(conn, clinic, rule_id, params, by=caller.name, reason=body.reason)
+    return next(o for o in _overrides(conn, clinic, None) if o.animal_id is None and o.rule_id == rule_id)
+
+
+@router.delete(
+    "/clinics/{clinic_id}/rules/{rule_id}/override",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses={404: {"description": "no such clinic for the caller, or no clinic-wide override of that rule"}},
+)
+def delete_clinic_override(caller: Caller, conn: Db, clinic_id: EntityId, rule_id: RuleId) -> None:
+    """Remove the clinic-wide override of one rule (vets)."""
+    forbid_unless(caller, VETS)
+    clinic = _clinic(conn, caller, clinic_id)
+    if not delete_override(conn, clinic, rule_id, by=caller.name):
+        raise not_found("clinic override of rule", rule_id)
