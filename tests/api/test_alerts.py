@@ -8,6 +8,7 @@ from typing import Any
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
+from psycopg.types.json import Jsonb
 
 from tests.api.conftest import World
 
@@ -31,7 +32,7 @@ def _add_alert(
             kw.get("status", "open"),
             end - timedelta(hours=1),
             end,
-            psycopg.types.json.Jsonb(kw.get("evidence", {})),
+            Jsonb(kw.get("evidence", {})),
             end - timedelta(hours=1),
         ),
     ).fetchone()
@@ -103,7 +104,7 @@ def test_one_alert_with_evidence_history_and_drafts(
     client: TestClient, world: World, db: psycopg.Connection[Any]
 ) -> None:
     evidence = {"threshold": 60, "extreme": 48, "explanation_fr": "Glycémie basse", "explanation_en": "Low glucose"}
-    db.execute("UPDATE alerts SET evidence = %s WHERE id = %s", (psycopg.types.json.Jsonb(evidence), world.a.alert))
+    db.execute("UPDATE alerts SET evidence = %s WHERE id = %s", (Jsonb(evidence), world.a.alert))
     r = client.get(f"{URL}/{world.a.alert}", headers=world.auth("vet"))
     assert r.status_code == 200, r.text
     body = r.json()
