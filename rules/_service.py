@@ -8,6 +8,14 @@ the committed rows, and reconciliation identifies episodes by their onset, so re
 or out-of-order rows, a backlog, or several ingest workers never duplicate an alert. A per-animal advisory lock
 keeps two rules services from reconciling the same animal at once.
 
+**Settled data only.** An animal whose rows are still arriving (one received in the last ``settle_s`` seconds, by
+the database's clock, which stamps ``received_at``) is not evaluated yet: it waits, in the service's pending set,
+until its stream has been quiet for ``settle_s``. A backlog streamed in chunks or out of order (a phone's upload,
+``vigie up``'s 7-day backfill) is thus evaluated once, complete, and gives the alerts of one offline evaluation
+instead of alerts opened on a partial history (a hole that looks like silence, a low whose recovery has not arrived
+yet) and resolved seconds later. A live 1-minute CGM is quiet between readings, so it is evaluated within one
+interval plus ``settle_s``.
+
 One asyncio TaskGroup; the database work runs in a thread (pandas is CPU-bound) under a timeout; SIGTERM/SIGINT set
 the stop event and the loop ends after the current cycle.
 """
@@ -39,6 +47,7 @@ LOOKBACK = {
 }
 CURSOR_OVERLAP = timedelta(minutes=2)
 CURSOR_NAME = "rules"
+SETTLE = timedelta(seconds=20)
 
 
 def utc_now() -> datetime:
@@ -55,18 +64,28 @@ class CycleStats:
     updated: int = 0
     resolved: int = 0
     drafts: set[int] = field(default_factory=set)
+    deferred: list[str] = field(default_factory=list)
 
 
 def changed_animals(conn: Conn, name: str = CURSOR_NAME) -> tuple[list[str], datetime | None]:
     """Animals with rows received since the cursor (minus the overlap), and the new cursor value."""
+    received, newest, _ = _received(conn, name)
+    return sorted(received), newest
+
+
+def _received(conn: Conn, name: str) -> tuple[dict[str, datetime], datetime | None, datetime]:
+    """Each animal with rows received since the cursor (minus the overlap) and its last ``received_at``; the newest
+    of them; the database's clock."""
     row = conn.execute("SELECT received_at FROM rules_cursor WHERE name = %s", (name,)).fetchone()
     since = datetime(1970, 1, 1, tzinfo=UTC) if row is None else row[0] - CURSOR_OVERLAP
     rows = conn.execute(
-        "SELECT animal_id, max(received_at) FROM readings WHERE received_at > %s AND animal_id IS NOT NULL GROUP BY animal_id",
+        "SELECT animal_id, max(received_at), now() FROM readings WHERE received_at > %s AND animal_id IS NOT NULL"
+        " GROUP BY animal_id",
         (since,),
     ).fetchall()
-    newest = max((r[1] for r in rows), default=None)
-    return sorted(str(r[0]) for r in rows), newest
+    clock = rows[0][2] if rows else conn.execute("SELECT now()").fetchone()[0]  # type: ignore[index]
+    received = {str(r[0]): r[1] for r in rows}
+    return received, max(received.values(), default=None), clock
 
 
 def save_cursor(conn: Conn, value: datetime, name: str = CURSOR_NAME) -> None:
@@ -106,15 +125,36 @@ def evaluate_animal(conn: Conn, ruleset: RuleSet, animal: AnimalRow, now: dateti
 
 
 def run_cycle(
-    conn: Conn, ruleset: RuleSet, now: datetime, *, full: bool = False, only: Sequence[str] | None = None
+    conn: Conn,
+    ruleset: RuleSet,
+    now: datetime,
+    *,
+    full: bool = False,
+    only: Sequence[str] | None = None,
+    pending: set[str] | None = None,
+    settle: timedelta = timedelta(0),
 ) -> CycleStats:
-    """One evaluation cycle over the animals with new rows (or all with ``full``); moves the cursor."""
+    """One evaluation cycle over the animals with new rows (or all with ``full``); moves the cursor.
+
+    With ``settle``, an animal with a row received in the last ``settle`` is deferred: it goes into ``pending`` (the
+    caller's set, evaluated again at the next cycles until it has settled) and ``stats.deferred``."""
     stats = CycleStats()
-    ids, newest = changed_animals(conn)
-    if only is not None:
-        ids = list(only)
+    received, newest, clock = _received(conn, CURSOR_NAME)
+    ids = sorted(received) if only is None else list(only)
+    if pending:
+        ids = sorted(set(ids) | pending)
     animals = load_animals(conn, None if full else ids)
+    # a row received within ``settle`` is also within the cursor's overlap, so ``received`` knows every such animal
+    arriving = {a for a, t in received.items() if settle > timedelta(0) and t > clock - settle}
     for animal in animals:
+        animal_id = animal.context.animal_id
+        if animal_id in arriving:
+            stats.deferred.append(animal_id)
+            if pending is not None:
+                pending.add(animal_id)
+            continue
+        if pending is not None:
+            pending.discard(animal_id)
         try:
             evaluate_animal(conn, ruleset, animal, now, stats)
         except psycopg.errors.QueryCanceled:
@@ -132,15 +172,19 @@ async def serve(
     interval_s: float = 10.0,
     sweep_s: float = 300.0,
     cycle_timeout_s: float = 120.0,
+    settle_s: float = SETTLE.total_seconds(),
     clock: Clock = utc_now,
     on_cycle: Callable[[CycleStats], None] | None = None,
 ) -> None:
-    """Run cycles every ``interval_s`` until ``stop`` is set; a database outage is logged and retried."""
+    """Run cycles every ``interval_s`` until ``stop`` is set; a database outage is logged and retried. Animals whose
+    rows are still arriving wait until they have been quiet for ``settle_s`` (see the module's docstring)."""
+    pending: set[str] = set()
+    settle = timedelta(seconds=settle_s)
 
     def cycle(full: bool) -> CycleStats:
         with psycopg.connect(dsn, autocommit=True, connect_timeout=10) as conn:
             conn.execute("SELECT set_config('statement_timeout', %s, false)", (f"{int(cycle_timeout_s * 1000)}",))
-            return run_cycle(conn, ruleset, clock(), full=full)
+            return run_cycle(conn, ruleset, clock(), full=full, pending=pending, settle=settle)
 
     async def loop() -> None:
         last_sweep: datetime | None = None

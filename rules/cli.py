@@ -43,6 +43,12 @@ def rules_service(
         float, typer.Option("--sweep", help="seconds between full sweeps (silent devices)", min=1)
     ] = 300.0,
     once: Annotated[bool, typer.Option("--once", help="one full cycle, print what it did, and exit")] = False,
+    settle: Annotated[
+        float,
+        typer.Option(
+            "--settle", help="seconds an animal's rows must have stopped arriving before it is evaluated", min=0
+        ),
+    ] = 20.0,
 ) -> None:
     """Evaluate the rules continuously on committed readings (SIGTERM stops it cleanly)."""
     from rules._config import load_rules  # noqa: PLC0415
@@ -72,7 +78,7 @@ def rules_service(
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        await serve(dsn, ruleset, stop=stop, interval_s=interval, sweep_s=sweep)
+        await serve(dsn, ruleset, stop=stop, interval_s=interval, sweep_s=sweep, settle_s=settle)
 
     asyncio.run(main())
 

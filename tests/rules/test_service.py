@@ -114,7 +114,8 @@ async def test_the_service_runs_in_a_task_group_and_stops_on_its_event(db_dsn: s
             stop.set()
 
     async with asyncio.timeout(60):
-        await serve(db_dsn, ruleset(), stop=stop, interval_s=0.05, clock=lambda: NOW, on_cycle=on_cycle)
+        # the rows were inserted before the service started, all at once: settled (test_backfill covers the wait)
+        await serve(db_dsn, ruleset(), stop=stop, interval_s=0.05, settle_s=0, clock=lambda: NOW, on_cycle=on_cycle)
     assert len(seen[0].opened) == 1
     assert seen[1].opened == []
     with psycopg.connect(db_dsn, autocommit=True) as db:

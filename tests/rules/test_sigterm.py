@@ -40,7 +40,9 @@ def test_sigterm_stops_the_service_after_it_raised_an_alert(db: psycopg.Connecti
     env = {**os.environ, "VIGIE_DATABASE_URL": db_dsn, "VIGIE_LOG_LEVEL": "INFO"}
     seen: list[str] = []
     lines: queue.Queue[str] = queue.Queue()
-    with subprocess.Popen([VIGIE, "rules", "--interval", "0.2"], env=env, stderr=subprocess.PIPE, text=True) as proc:
+    with subprocess.Popen(
+        [VIGIE, "rules", "--interval", "0.2", "--settle", "1"], env=env, stderr=subprocess.PIPE, text=True
+    ) as proc:
         assert proc.stderr is not None
         reader = threading.Thread(target=_lines, args=(proc.stderr, lines), daemon=True)
         reader.start()
