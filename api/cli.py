@@ -1,10 +1,15 @@
-"""Commands of the API stage: ``vigie api``, ``vigie users add``, ``vigie tokens create|revoke``."""
+"""Commands of the API stage: ``vigie api``, ``vigie users add``, ``vigie tokens create|revoke``, and delivery to
+owners: ``vigie deliver`` (the outbox worker), ``vigie outbox list|retry``, ``vigie mailsink`` (a local SMTP sink)."""
 
 from __future__ import annotations
 
+import asyncio
+import getpass
 import json
 import secrets
+import signal
 import sys
+from dataclasses import asdict
 from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
@@ -64,6 +69,10 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
     app.add_typer(users_app, name="users")
     app.add_typer(tokens_app, name="tokens")
     _register_accounts(users_app, tokens_app)
+    outbox_app = typer.Typer(help="Approved messages on their way to owners (email, webhook).", no_args_is_help=True)
+    app.add_typer(outbox_app, name="outbox")
+    _register_delivery(app)
+    _register_outbox(outbox_app)
 
     @app.command("api")
     def api(
@@ -166,3 +175,116 @@ def _register_accounts(users_app: typer.Typer, tokens_app: typer.Typer) -> None:
             if not revoke_token(conn, token or ""):
                 raise ConfigError("unknown or already revoked token")
         typer.echo("token revoked")
+
+
+def _with_signals(stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+
+
+def _register_delivery(app: typer.Typer) -> None:
+    @app.command("deliver")
+    def deliver(
+        ctx: typer.Context,
+        once: Annotated[bool, typer.Option("--once", help="deliver what is due now, then exit")] = False,
+        interval: Annotated[
+            float | None,
+            typer.Option(
+                help="poll every S seconds besides database notifications (default VIGIE_DELIVERY_POLL_S)", min=0.01
+            ),
+        ] = None,
+    ) -> None:
+        """Send approved drafts to owners (email over SMTP, signed webhooks), with retries. Stops on SIGTERM."""
+        from api._delivery import run_delivery  # noqa: PLC0415
+        from vigie.cli import settings_of  # noqa: PLC0415
+
+        settings = settings_of(ctx)
+
+        async def main() -> None:
+            stop = asyncio.Event()
+            _with_signals(stop)
+            stats = await run_delivery(settings, stop=stop, once=once, interval=interval)
+            if once:
+                typer.echo(f"{stats.sent} sent, {stats.retried} to retry, {stats.failed} failed")
+
+        asyncio.run(main())
+
+    @app.command("mailsink")
+    def mailsink(
+        ctx: typer.Context,
+        port: Annotated[
+            int | None, typer.Option(help="port (default: the port of VIGIE_SMTP_URL, 8025)", min=0, max=65535)
+        ] = None,
+        host: Annotated[str, typer.Option(help="listen address (loopback: the sink relays nothing)")] = "127.0.0.1",
+        directory: Annotated[
+            Path | None,
+            typer.Option("--dir", help="where .eml files go (default VIGIE_MAILSINK_DIR or ~/.local/state/vigie/mail)"),
+        ] = None,
+    ) -> None:
+        """A local SMTP server that stores each message it receives as an .eml file (the demo's mailbox)."""
+        from api._delivery_mail import SmtpServer  # noqa: PLC0415
+        from api._mailsink import default_dir, run_mailsink  # noqa: PLC0415
+        from vigie.cli import settings_of  # noqa: PLC0415
+
+        settings = settings_of(ctx)
+        if port is None:
+            port = SmtpServer.parse(settings.smtp_url.get_secret_value()).port
+        folder = directory or settings.mailsink_dir or default_dir()
+
+        async def main() -> None:
+            stop = asyncio.Event()
+            _with_signals(stop)
+            try:
+                await run_mailsink(host, port, folder, stop=stop)
+            except OSError as exc:
+                raise ConfigError(
+                    f"mail sink cannot listen on {host}:{port} or write {folder}: {exc.strerror or exc}"
+                ) from None
+
+        asyncio.run(main())
+
+
+def _register_outbox(outbox_app: typer.Typer) -> None:
+    @outbox_app.command("list")
+    def outbox_list(
+        ctx: typer.Context,
+        clinic: Annotated[str | None, typer.Option(help="only this clinic")] = None,
+        status: Annotated[str | None, typer.Option(help="queued, sending, sent or failed")] = None,
+        limit: Annotated[int, typer.Option(help="newest N", min=1, max=10000)] = 50,
+        as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+    ) -> None:
+        """The delivery status of approved drafts, newest first."""
+        from api._delivery_store import delivery_status  # noqa: PLC0415
+        from vigie.cli import settings_of  # noqa: PLC0415
+        from vigie.db import connect  # noqa: PLC0415
+
+        if status not in (None, "queued", "sending", "sent", "failed"):
+            raise typer.BadParameter("one of queued, sending, sent, failed", param_hint="--status")
+        with connect(settings_of(ctx).dsn) as conn:
+            rows = delivery_status(conn, clinic_id=clinic, status=status, limit=limit)
+        if as_json:
+            typer.echo(json.dumps([asdict(r) for r in rows], default=str))
+            return
+        for r in rows:
+            when = r.sent_at or r.next_attempt_at or r.last_attempt_at or r.queued_at
+            typer.echo(
+                f"{r.outbox_id:>6} draft {r.draft_id:<6} {r.clinic_id:<14} {r.status:<8} "
+                f"{'+'.join(r.channels or []) or '-':<14} attempts {r.attempts:<2} {when:%Y-%m-%d %H:%M:%S}"
+                + (f"  {r.last_error}" if r.last_error and r.status != "sent" else "")
+            )
+
+    @outbox_app.command("retry")
+    def outbox_retry(
+        ctx: typer.Context,
+        outbox_id: Annotated[int, typer.Argument(help="the outbox id of a failed message (vigie outbox list)")],
+    ) -> None:
+        """Queue a failed message again (its attempts start over)."""
+        from api._delivery_store import requeue  # noqa: PLC0415
+        from vigie.cli import settings_of  # noqa: PLC0415
+        from vigie.db import connect  # noqa: PLC0415
+
+        with connect(settings_of(ctx).dsn) as conn:
+            if not requeue(conn, outbox_id, actor=f"cli:{getpass.getuser()}"):
+                raise ConfigError(f"outbox {outbox_id} is not a failed message")
+        typer.echo(f"outbox {outbox_id} queued again")

@@ -80,11 +80,27 @@ class Settings(BaseSettings):
 
     # delivery of approved drafts (outbox)
     smtp_url: SecretStr = Field(
-        default=SecretStr("smtp://127.0.0.1:8025"), description="smtp://user:password@host:port (smtps:// for TLS)"
+        default=SecretStr("smtp://127.0.0.1:8025"),
+        description="smtp://user:password@host:port; smtps:// for TLS, smtp+starttls:// for STARTTLS",
     )
     mail_from: str = Field(default="Vigie <vigie@localhost>")
-    delivery_max_attempts: int = Field(default=8, ge=1)
-    delivery_timeout_s: float = Field(default=10.0, gt=0)
+    delivery_max_attempts: int = Field(default=8, ge=1, description="attempts before a message is 'failed'")
+    delivery_timeout_s: float = Field(default=10.0, gt=0, description="bound of one SMTP or webhook send")
+    delivery_backoff_base_s: float = Field(
+        default=30.0, gt=0, description="first retry delay; doubles per attempt (with jitter) up to the cap"
+    )
+    delivery_backoff_max_s: float = Field(default=3600.0, gt=0, description="cap of the retry delay")
+    delivery_lease_s: float = Field(
+        default=120.0, gt=0, description="a claimed message is claimed again after this long if its worker died"
+    )
+    delivery_batch: int = Field(default=16, ge=1, le=1000, description="messages a worker claims and sends at once")
+    delivery_poll_s: float = Field(default=5.0, gt=0, description="`vigie deliver` polls this often (besides NOTIFY)")
+    delivery_webhook_secret: SecretStr | None = Field(
+        default=None, description="HMAC-SHA256 key of the Vigie-Signature header; webhooks are not sent without it"
+    )
+    mailsink_dir: Path | None = Field(
+        default=None, description="where `vigie mailsink` writes .eml files (default ~/.local/state/vigie/mail)"
+    )
 
     @field_validator("mqtt_url")
     @classmethod
