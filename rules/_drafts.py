@@ -96,8 +96,8 @@ _INTERPRET = {
         "A high fat:protein ratio in early lactation may indicate ketosis; it is a screen, to confirm with a BHB test.",
     ),
     "lameness": (
-        "Une vache qui vient moins souvent au robot peut boiter ; d'autres causes sont possibles.",
-        "A cow visiting the robot less often may be lame; there are other possible causes.",
+        "Une vache qui bouge moins et vient moins souvent au robot peut boiter ; d'autres causes sont possibles (maladie, chaleur, logement).",
+        "A cow that moves less and visits the robot less often may be lame; there are other possible causes (illness, heat stress, housing).",
     ),
     "estrus": ("L'activité est compatible avec des chaleurs.", "The activity is consistent with heat."),
     "data_gap": (
@@ -210,10 +210,11 @@ def finding(alert: AlertFacts, unit: str, lang: str) -> str:
             else f"No hay intake recorded for {num(float(e['silent_h']), lang, 1)} h."
         )
     if alert.category == "mastitis" and "interquarter_ratio" in e:
+        quarter = _QUARTER.get(str(e.get("quarter", "")), ("", ""))[0 if fr else 1]
         return (
-            f"La conductivité du lait d'un quartier ({e['quarter'].upper()}) est {num(float(e['interquarter_ratio']), lang, 2)} fois celle des autres quartiers."
+            f"La conductivité du lait d'un quartier ({quarter}) est {num(float(e['interquarter_ratio']), lang, 2)} fois celle des autres quartiers."
             if fr
-            else f"Milk conductivity of one quarter ({e['quarter'].upper()}) is {num(float(e['interquarter_ratio']), lang, 2)} times that of the other quarters."
+            else f"Milk conductivity of one quarter ({quarter}) is {num(float(e['interquarter_ratio']), lang, 2)} times that of the other quarters."
         )
     if alert.category == "milk_yield_drop" and "yield_24h" in e:
         return (
@@ -227,11 +228,99 @@ def finding(alert: AlertFacts, unit: str, lang: str) -> str:
             if fr
             else f"5-day mean fat:protein ratio: {num(float(e['fp_mean_5d']), lang, 2)} (reference: 1.4)."
         )
+    more = _more_findings(alert, lang)
+    if more is not None:
+        return more
+    plain_fr, plain_en = _PLAIN[alert.category]
     return (
-        f"Signal « {alert.rule_id} » entre {when(alert.window_start)} et {when(alert.window_end)}."
+        f"{plain_fr} (entre le {when(alert.window_start)} et le {when(alert.window_end)})."
         if fr
-        else f"Signal '{alert.rule_id}' between {when(alert.window_start)} and {when(alert.window_end)}."
+        else f"{plain_en} (between {when(alert.window_start)} and {when(alert.window_end)})."
     )
+
+
+# what each category means, in words an owner or a farmer reads (never a rule id)
+_PLAIN = {
+    "hypoglycemia": ("La glycémie mesurée par le capteur est descendue trop bas", "The sensor glucose went too low"),
+    "hyperglycemia": ("La glycémie est restée trop haute", "Glucose stayed too high"),
+    "glycemic_control": (
+        "La courbe de glycémie après les injections s'écarte de la cible",
+        "The glucose curve after injections moves away from the target",
+    ),
+    "insulin_duration": ("L'effet de l'insuline semble trop court", "The insulin effect seems too short"),
+    "feed_intake_drop": ("La consommation de foin a baissé", "Hay intake went down"),
+    "water_intake_drop": ("La consommation d'eau a baissé", "Water intake went down"),
+    "milk_yield_drop": ("La production de lait a baissé", "Milk yield went down"),
+    "mastitis": ("Le lait d'un quartier a changé", "The milk of one quarter changed"),
+    "ketosis": ("La composition du lait évoque une cétose", "The milk composition suggests ketosis"),
+    "lameness": (
+        "La vache bouge moins et vient moins bien au robot",
+        "The cow moves less and comes to the robot less well",
+    ),
+    "estrus": ("L'activité de la vache a fortement augmenté", "The cow's activity rose sharply"),
+    "data_gap": ("Les données de l'appareil n'arrivent plus", "Data from the device stopped arriving"),
+    "device_fault": ("Les mesures de l'appareil semblent faussées", "The device's readings seem wrong"),
+}
+_QUARTER = {
+    "lf": ("avant gauche", "left front"),
+    "rf": ("avant droit", "right front"),
+    "lr": ("arrière gauche", "left rear"),
+    "rr": ("arrière droit", "right rear"),
+}
+_LAME_SIGNS = {
+    "visits_pct": ("visites au robot", "robot visits"),
+    "yield_pct": ("lait", "milk"),
+    "duration_pct": ("durée de traite", "milking time"),
+}
+
+
+def _more_findings(alert: AlertFacts, lang: str) -> str | None:
+    """Findings of the categories that :func:`finding` does not cover with numbers, or None."""
+    e = alert.evidence
+    fr = lang == "fr"
+    if alert.category == "insulin_duration" and "cycles" in e:
+        n = len(e["cycles"])
+        return (
+            f"Sur {n} courbes après injection, la glycémie est remontée plus tôt que prévu : l'effet de l'insuline semble court."
+            if fr
+            else f"On {n} curves after injection, glucose rose again sooner than expected: the insulin effect seems short."
+        )
+    if alert.category == "lameness" and isinstance(e.get("pct_of_baseline"), dict):
+        pct = e["pct_of_baseline"]
+        parts = [
+            f"{words[0 if fr else 1]} {num(float(pct[key]), lang)} %"
+            for key, words in _LAME_SIGNS.items()
+            if pct.get(key) is not None
+        ]
+        act = pct.get("activity_pct")
+        if act is None:
+            return None
+        return (
+            f"Sur 3 jours, son activité est à {num(float(act), lang)} % de ses habitudes ({', '.join(parts)})."
+            if fr
+            else f"Over 3 days, her activity is at {num(float(act), lang)} % of usual ({', '.join(parts)})."
+        )
+    if alert.category == "estrus" and "peak_ratio" in e:
+        ratio = num(float(e["peak_ratio"]), lang, 1)
+        return (
+            f"Son activité a atteint {ratio} fois son niveau habituel depuis le {when(alert.window_start)}."
+            if fr
+            else f"Her activity reached {ratio} times her usual level since {when(alert.window_start)}."
+        )
+    if alert.category == "data_gap" and "silent_h" in e:
+        hours = num(float(e["silent_h"]), lang, 1)
+        return (
+            f"Plus aucune mesure reçue de l'appareil depuis {hours} h (depuis le {when(alert.window_start)})."
+            if fr
+            else f"No reading received from the device for {hours} h (since {when(alert.window_start)})."
+        )
+    if alert.category == "milk_yield_drop" and "cusum_lower" in e:
+        return (
+            "La production de lait baisse de façon persistante par rapport à ce qui est attendu pour elle."
+            if fr
+            else "Milk yield keeps falling below what is expected for her."
+        )
+    return None
 
 
 def compose(
