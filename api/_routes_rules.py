@@ -51,6 +51,9 @@ _INTEGERS = frozenset(
         "own_milkings",
         "baseline_days",
         "min_baseline_days",
+        "mean_days",
+        "lag_days",
+        "min_signs",
     }
 )
 KIND_PARAMS: dict[str, frozenset[str]] = {
@@ -100,6 +103,22 @@ KIND_PARAMS: dict[str, frozenset[str]] = {
     "fp_ratio": frozenset({"above", "urgent_above", "clear", "max_dim"}),
     "daily_baseline": frozenset({"below_pct", "clear_pct", "days"}),
     "activity": frozenset({"ratio", "clear_ratio", "hold_h", "baseline_days"}),
+    "lameness": frozenset(
+        {
+            "activity_pct",
+            "visits_pct",
+            "yield_pct",
+            "duration_pct",
+            "min_signs",
+            "min_hours",
+            "mean_days",
+            "lag_days",
+            "baseline_days",
+            "min_baseline_days",
+            "days",
+            "clear_pct",
+        }
+    ),
 }
 _HOURS_OF_DAY = frozenset({"night_start_h", "night_end_h"})
 
