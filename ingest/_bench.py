@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from multiprocessing.connection import Connection
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import paho.mqtt.client as paho
@@ -41,6 +42,7 @@ from vigie.net import free_port, wait_port
 from vigie.settings import Settings
 
 DEVICES = 100
+PROBES = 20  # animals whose hypoglycemia probe gives publish → alert
 VIGIE = str(Path(sys.executable).parent / "vigie")
 MOSQUITTO_CONF = """listener {port} 127.0.0.1
 allow_anonymous true
@@ -212,6 +214,17 @@ class _Env:
                 "INSERT INTO devices (id, kind, clinic_id, animal_id) SELECT 'bench-' || g, 'cgm', 'bench', 'dog-' || g FROM generate_series(0, %s) g",
                 (DEVICES - 1,),
             )
+            # alert probes: animals of their own, outside the load's devices
+            conn.execute(
+                "INSERT INTO animals (id, clinic_id, name, species) SELECT 'probe-dog-' || g, 'bench', 'probe ' || g,"
+                " 'dog' FROM generate_series(0, %s) g",
+                (PROBES - 1,),
+            )
+            conn.execute(
+                "INSERT INTO devices (id, kind, clinic_id, animal_id) SELECT 'probe-' || g, 'cgm', 'bench',"
+                " 'probe-dog-' || g FROM generate_series(0, %s) g",
+                (PROBES - 1,),
+            )
         return self
 
     def __exit__(self, *_exc: object) -> None:
@@ -231,6 +244,86 @@ class _Env:
             row = conn.execute("SELECT count(*), count(DISTINCT (device_id, seq, time)) FROM readings").fetchone()
         assert row is not None  # noqa: S101
         return int(row[0]), int(row[1])
+
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process so far (``/proc/<pid>/stat``); 0 when it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime, stime (fields 14 and 15 of proc(5))
+
+
+def backend_pids(dsn: str) -> list[int]:
+    """The server processes of every other connection to ``dsn``'s database."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        ).fetchall()
+    return [int(r[0]) for r in rows]
+
+
+class CpuMeter:
+    """CPU seconds used by named groups of processes between :meth:`start` and :meth:`stop`."""
+
+    def __init__(self, groups: dict[str, list[int]]) -> None:
+        self.groups = groups
+        self._start: dict[str, float] = {}
+        self.used: dict[str, float] = {}
+
+    def _read(self) -> dict[str, float]:
+        return {name: sum(cpu_seconds(p) for p in pids) for name, pids in self.groups.items()}
+
+    def start(self) -> CpuMeter:
+        self._start = self._read()
+        return self
+
+    def stop(self) -> dict[str, float]:
+        now = self._read()
+        self.used = {name: now[name] - self._start.get(name, 0.0) for name in now}
+        return self.used
+
+    def per_message_us(self, messages: int) -> dict[str, float]:
+        """Microseconds of CPU per message for each group."""
+        return {name: round(sec / messages * 1e6, 2) for name, sec in self.used.items()}
+
+
+def measure_c_ceiling(env: _Env, n: int, qos: int) -> float:
+    """msg/s delivered by the broker between C clients: ``mosquitto_pub -l`` of ``n`` lines → ``mosquitto_sub -C n``."""
+    pub, sub = shutil.which("mosquitto_pub"), shutil.which("mosquitto_sub")
+    if pub is None or sub is None:
+        raise IngestError("benchmark: mosquitto_pub / mosquitto_sub not found (Debian package mosquitto-clients)")
+    corpus = make_corpus("bench/c", min(n, 2000), 1, time.time() - 86400)
+    lines = env.workdir / "lines.txt"
+    with lines.open("wb") as out:
+        for i in range(n):
+            out.write(corpus.payloads[i % len(corpus.payloads)] + b"\n")
+    topic = "bench/c/devices/bench-0/telemetry"
+    port = str(env.port)
+    receiver = subprocess.Popen(
+        [sub, "-h", "127.0.0.1", "-p", port, "-t", topic, "-q", str(qos), "-C", str(n), "-i", f"csub-{qos}"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    time.sleep(0.5)  # subscribed (mosquitto_sub has no "ready" signal); not part of the measured time
+    t0 = time.perf_counter()
+    with lines.open("rb") as stdin:
+        subprocess.run(
+            [pub, "-h", "127.0.0.1", "-p", port, "-t", topic, "-q", str(qos), "-M", "1000", "-l", "-i", f"cpub-{qos}"],
+            stdin=stdin,
+            check=True,
+            timeout=300,
+        )
+    try:
+        receiver.wait(timeout=120)
+    except subprocess.TimeoutExpired as exc:
+        receiver.kill()
+        raise IngestError(f"benchmark: mosquitto_sub did not receive {n} messages") from exc
+    return n / (time.perf_counter() - t0)
 
 
 def _metric(port: int, name: str) -> float:
@@ -306,7 +399,7 @@ def measure_copy_ceiling(env: _Env, rows: int, batch: int = 5000) -> float:
 class _Worker:
     """``vigie ingest`` against the benchmark's broker and database."""
 
-    def __init__(self, env: _Env, root: str) -> None:
+    def __init__(self, env: _Env, root: str, shared_group: str | None = None) -> None:
         self.metrics_port = free_port()
         environ = {
             **os.environ,
@@ -317,7 +410,9 @@ class _Worker:
             "VIGIE_INGEST_METRICS_PORT": str(self.metrics_port),
             "VIGIE_LOG_LEVEL": "WARNING",
         }
-        self.log = env.workdir / "worker.log"
+        if shared_group is not None:
+            environ["VIGIE_INGEST_SHARED_GROUP"] = shared_group
+        self.log = env.workdir / f"worker-{self.metrics_port}.log"
         with self.log.open("wb") as out:
             self.proc = subprocess.Popen([VIGIE, "ingest"], env=environ, stdout=out, stderr=out)
         wait_port(self.metrics_port, timeout=30)
@@ -375,38 +470,168 @@ def measure_end_to_end(
     return seconds, latencies
 
 
-def run_bench(settings: Settings, *, messages: int, batched: int, as_json: bool) -> dict[str, float | int]:
+class AlertProbe:
+    """``vigie rules`` on the bench database, and a publisher of hypoglycemia episodes, one per probe animal.
+
+    The service evaluates an animal once its rows have been quiet for ``--settle`` seconds (20 s by default, so
+    that a backlog arriving in chunks gives one evaluation): publish → alert is at least that long. Each probe
+    is one message of three readings at 50 mg/dL over the last 16 minutes (the pet rule: below 60 for
+    15 minutes, at least two readings), published with QoS 1 while the paced load runs; publish → alert is the
+    alert's ``opened_at`` minus the time the probe was published.
+    """
+
+    def __init__(self, env: _Env, root: str, interval_s: float, settle_s: float) -> None:
+        self.env, self.root = env, root
+        environ = {**os.environ, "VIGIE_DATABASE_URL": env.dsn, "VIGIE_LOG_LEVEL": "WARNING"}
+        self.log = env.workdir / "rules.log"
+        with self.log.open("wb") as out:
+            self.proc = subprocess.Popen(
+                [VIGIE, "rules", "--interval", str(interval_s), "--settle", str(settle_s), "--sweep", "3600"],
+                env=environ,
+                stdout=out,
+                stderr=out,
+            )
+        self.published: dict[str, float] = {}
+        self.seen: dict[str, float] = {}
+
+    def publish(self, seconds: float) -> None:
+        """Publish the probes spread over ``seconds`` (blocking)."""
+        client = paho.Client(
+            CallbackAPIVersion.VERSION2, client_id=f"bench-probe-{os.getpid()}", protocol=MQTTProtocolVersion.MQTTv5
+        )
+        client.connect("127.0.0.1", self.env.port)
+        client.loop_start()
+        try:
+            for i in range(PROBES):
+                now = time.time()
+                readings = [
+                    {"time": now - ago, "metric": "glucose", "value": 50.0, "unit": "mg/dL"} for ago in (960, 480, 0)
+                ]
+                payload = json.dumps({"seq": 1, "readings": readings})
+                info = client.publish(f"{self.root}/devices/probe-{i}/telemetry", payload, qos=1)
+                self.published[f"probe-dog-{i}"] = now
+                info.wait_for_publish(10)
+                time.sleep(seconds / PROBES)
+        finally:
+            client.loop_stop()
+            client.disconnect()
+
+    def wait_first_cycle(self, timeout: float) -> None:
+        """Wait until the service has finished its first (full) cycle: it then saves its cursor."""
+        deadline = time.monotonic() + timeout
+        with psycopg.connect(self.env.dsn, autocommit=True) as conn:
+            while conn.execute("SELECT 1 FROM rules_cursor").fetchone() is None:
+                if time.monotonic() > deadline or self.proc.poll() is not None:
+                    raise IngestError(f"benchmark: vigie rules did not complete a cycle: {self.log.read_text()[-400:]}")
+                time.sleep(0.1)
+
+    def watch(self, timeout: float) -> None:
+        """Poll the alerts every 20 ms; record when each probe animal's first alert becomes visible (committed)."""
+        deadline = time.monotonic() + timeout
+        with psycopg.connect(self.env.dsn, autocommit=True) as conn:
+            while time.monotonic() < deadline:
+                rows = conn.execute(
+                    "SELECT DISTINCT animal_id FROM alerts WHERE animal_id LIKE 'probe-dog-%'"
+                ).fetchall()
+                now = time.time()
+                for (animal,) in rows:
+                    self.seen.setdefault(str(animal), now)
+                if len(self.seen) >= PROBES:
+                    return
+                time.sleep(0.02)
+
+    def latencies(self) -> list[float]:
+        """ms from publish to the first visible alert of each probe animal."""
+        return [(self.seen[a] - t) * 1000.0 for a, t in self.published.items() if a in self.seen]
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+
+
+def _pct(values: list[float], q: float) -> float:
+    return round(float(np.percentile(values, q)), 1) if values else float("nan")
+
+
+def _measure_latency(
+    env: _Env, worker: _Worker, rate: float, rules_interval_s: float, rules_settle_s: float
+) -> tuple[list[float], list[float]]:
+    """Ten seconds paced at ``rate`` with ``vigie rules`` running and the alert probes: publish → commit and
+    publish → alert latencies (ms)."""
+    import threading  # noqa: PLC0415
+
+    paced = make_corpus("bench/e2e", int(rate * 10), 1, time.time() - 10 * 86400)
+    probe = AlertProbe(env, "bench/e2e", rules_interval_s, rules_settle_s)
+    try:
+        probe.wait_first_cycle(timeout=180)
+        probes = threading.Thread(target=probe.publish, args=(8.0,), name="bench.alert-probes")
+        watcher = threading.Thread(target=probe.watch, args=(120.0,), name="bench.alert-watch")
+        watcher.start()
+        probes.start()
+        _, latencies = measure_end_to_end(env, worker, paced, rate=rate)
+        probes.join()
+        watcher.join()
+    finally:
+        probe.stop()
+    return latencies, probe.latencies()
+
+
+def run_bench(
+    settings: Settings,
+    *,
+    messages: int,
+    batched: int,
+    as_json: bool,
+    copy_rows: int = 300_000,
+    rules_interval_s: float = 0.5,
+    rules_settle_s: float = 20.0,
+) -> dict[str, Any]:
     """Run every measurement and print the table (or JSON); return the figures."""
+
     from rich.console import Console  # noqa: PLC0415
-    from rich.table import Table  # noqa: PLC0415
 
     console = Console(stderr=True)
     with _Env(settings) as env:
+        with console.status("broker ceiling (mosquitto_pub -l → mosquitto_sub, QoS 0)"):
+            c_ceiling = measure_c_ceiling(env, messages, 0)
         with console.status("receive ceilings (paho subscribers that only count)"):
             ceiling = measure_receive_ceiling(env, messages, 0, MQTTProtocolVersion.MQTTv311)
             ceiling_qos1 = measure_receive_ceiling(env, messages, 1, MQTTProtocolVersion.MQTTv5)
             ceiling_vigie = measure_receive_ceiling(env, messages, 1, None)
-        with console.status("COPY ceiling (binary COPY, 5,000-row transactions)"):
-            copy_ceiling = measure_copy_ceiling(env, 300_000)
+        with console.status(f"COPY ceiling (binary COPY of {copy_rows:,} rows, 5,000-row transactions)"):
+            copy_ceiling = measure_copy_ceiling(env, copy_rows)
         worker = _Worker(env, "bench/e2e")
         try:
+            groups = {
+                "worker": [worker.proc.pid],
+                "broker": [env.broker.pid] if env.broker is not None else [],
+                "postgres": backend_pids(env.dsn),
+            }
             one = make_corpus("bench/e2e", messages, 1, time.time() - 20 * 86400)
             with console.status(f"end to end: {messages:,} one-reading messages"):
+                meter = CpuMeter(groups).start()
                 seconds, _ = measure_end_to_end(env, worker, one)
+                meter.stop()
+            cpu_one = meter.per_message_us(messages)
             stored, distinct = env.count()
             many = make_corpus("bench/e2e", batched, 50, time.time() - 15 * 86400)
             with console.status(f"end to end: {batched:,} messages of 50 readings"):
+                meter = CpuMeter(groups).start()
                 b_seconds, _ = measure_end_to_end(env, worker, many)
+                meter.stop()
+            cpu_batched = meter.per_message_us(batched * 50)  # per reading
             b_stored, b_distinct = env.count()
             rate = messages / seconds
-            n_lat = int(rate / 2 * 10)  # ten seconds at half the maximum rate
-            paced = make_corpus("bench/e2e", n_lat, 1, time.time() - 10 * 86400)
-            with console.status(f"latency at half the rate ({rate / 2:,.0f} msg/s)"):
-                _, latencies = measure_end_to_end(env, worker, paced, rate=rate / 2)
+            with console.status(f"latency at half the rate ({rate / 2:,.0f} msg/s), with vigie rules running"):
+                latencies, alert_latencies = _measure_latency(env, worker, rate / 2, rules_interval_s, rules_settle_s)
         finally:
             worker.stop()
     lat = np.asarray(latencies) if latencies else np.asarray([float("nan")])
-    result: dict[str, float | int] = {
+    result: dict[str, Any] = {
         "messages": messages,
         "readings_stored": stored,
         "lost": messages - distinct,
@@ -427,30 +652,63 @@ def run_bench(settings: Settings, *, messages: int, batched: int, as_json: bool)
         "latency_samples": len(latencies),
         "p50_publish_to_commit_ms": round(float(np.percentile(lat, 50)), 1),
         "p99_publish_to_commit_ms": round(float(np.percentile(lat, 99)), 1),
+        "broker_ceiling_c_clients_msgs_per_s": round(c_ceiling, 1),
+        "alert_probes": PROBES,
+        "alert_samples": len(alert_latencies),
+        "rules_interval_s": rules_interval_s,
+        "rules_settle_s": rules_settle_s,
+        "p50_publish_to_alert_ms": _pct(alert_latencies, 50),
+        "p95_publish_to_alert_ms": _pct(alert_latencies, 95),
+        "max_publish_to_alert_ms": round(max(alert_latencies), 1) if alert_latencies else float("nan"),
+        "cpu_us_per_message": cpu_one,
+        "cpu_us_per_reading_batched": cpu_batched,
     }
     if as_json:
         print(json.dumps(result))  # noqa: T201 - the command's output
     else:
-        table = Table(title="vigie bench ingest (QoS 1, acknowledged after commit)")
-        table.add_column("measure")
-        table.add_column("value", justify="right")
-        rows = [
-            ("receive ceiling (paho counting, QoS 0, v3.1.1)", f"{ceiling:,.0f} msg/s"),
-            ("receive ceiling (paho counting, QoS 1, v5)", f"{ceiling_qos1:,.0f} msg/s"),
-            ("receive ceiling (Vigie's reader counting, QoS 1, v5)", f"{ceiling_vigie:,.0f} msg/s"),
-            ("COPY ceiling (binary, 5k rows/txn)", f"{copy_ceiling:,.0f} rows/s"),
-            ("Vigie end to end, 1 reading/msg", f"{rate:,.0f} msg/s"),
-            ("  ratio to the paho receive ceiling", f"{rate / ceiling:.2f}"),
-            ("  ratio to Vigie's own reader counting", f"{rate / ceiling_vigie:.2f}"),
-            ("  lost / duplicates", f"{result['lost']} / {result['duplicates']}"),
-            ("Vigie end to end, 50 readings/msg", f"{result['readings_per_s']:,.0f} readings/s"),
-            ("  lost / duplicates", f"{result['batched_lost']} / {result['batched_duplicates']}"),
-            (
-                f"publish→commit at {rate / 2:,.0f} msg/s",
-                f"p50 {result['p50_publish_to_commit_ms']} ms, p99 {result['p99_publish_to_commit_ms']} ms",
-            ),
-        ]
-        for name, value in rows:
-            table.add_row(name, value)
-        Console().print(table)
+        _print_table(result)
     return result
+
+
+def _print_table(result: dict[str, Any]) -> None:
+    from rich.console import Console  # noqa: PLC0415
+    from rich.table import Table  # noqa: PLC0415
+
+    rate, ceiling = result["msgs_per_s"], result["receive_ceiling_msgs_per_s"]
+    ceiling_qos1, ceiling_vigie = (
+        result["receive_ceiling_qos1_v5_msgs_per_s"],
+        result["receive_ceiling_vigie_reader_msgs_per_s"],
+    )
+    c_ceiling, copy_ceiling = result["broker_ceiling_c_clients_msgs_per_s"], result["copy_ceiling_rows_per_s"]
+    rules_interval_s, rules_settle_s = result["rules_interval_s"], result["rules_settle_s"]
+    cpu_one, cpu_batched = result["cpu_us_per_message"], result["cpu_us_per_reading_batched"]
+    n_alerts = result["alert_samples"]
+    table = Table(title="vigie bench ingest (QoS 1, acknowledged after commit)")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    rows = [
+        ("broker ceiling (mosquitto_pub -l → mosquitto_sub, QoS 0)", f"{c_ceiling:,.0f} msg/s"),
+        ("receive ceiling (paho counting, QoS 0, v3.1.1)", f"{ceiling:,.0f} msg/s"),
+        ("receive ceiling (paho counting, QoS 1, v5)", f"{ceiling_qos1:,.0f} msg/s"),
+        ("receive ceiling (Vigie's reader counting, QoS 1, v5)", f"{ceiling_vigie:,.0f} msg/s"),
+        ("COPY ceiling (binary, 5k rows/txn)", f"{copy_ceiling:,.0f} rows/s"),
+        ("Vigie end to end, 1 reading/msg", f"{rate:,.0f} msg/s"),
+        ("  ratio to the paho receive ceiling", f"{rate / ceiling:.2f}"),
+        ("  ratio to Vigie's own reader counting", f"{rate / ceiling_vigie:.2f}"),
+        ("  lost / duplicates", f"{result['lost']} / {result['duplicates']}"),
+        ("Vigie end to end, 50 readings/msg", f"{result['readings_per_s']:,.0f} readings/s"),
+        ("  lost / duplicates", f"{result['batched_lost']} / {result['batched_duplicates']}"),
+        (
+            f"publish→commit at {rate / 2:,.0f} msg/s",
+            f"p50 {result['p50_publish_to_commit_ms']} ms, p99 {result['p99_publish_to_commit_ms']} ms",
+        ),
+        (
+            f"publish→alert (rules every {rules_interval_s} s, settle {rules_settle_s} s), {n_alerts}/{PROBES}",
+            f"p50 {result['p50_publish_to_alert_ms']} ms, p95 {result['p95_publish_to_alert_ms']} ms",
+        ),
+        ("CPU µs per message, 1 reading/msg", ", ".join(f"{k} {v:,.1f}" for k, v in cpu_one.items())),
+        ("CPU µs per reading, 50 readings/msg", ", ".join(f"{k} {v:,.2f}" for k, v in cpu_batched.items())),
+    ]
+    for name, value in rows:
+        table.add_row(name, value)
+    Console().print(table)

@@ -61,10 +61,103 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         ctx: typer.Context,
         messages: Annotated[int, typer.Option(help="one-reading messages for the rate runs", min=1000)] = 200_000,
         batched: Annotated[int, typer.Option(help="messages of 50 readings for the batched run", min=100)] = 6_000,
+        copy_rows: Annotated[int, typer.Option(help="rows of the COPY ceiling", min=5000)] = 300_000,
+        rules_interval: Annotated[
+            float, typer.Option(help="seconds between the rules service's cycles (publish → alert)", min=0.1)
+        ] = 0.5,
+        rules_settle: Annotated[
+            float, typer.Option(help="seconds an animal's rows must be quiet before the rules evaluate it", min=0)
+        ] = 20.0,
         as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
     ) -> None:
-        """Measure the receive ceiling, the COPY ceiling and Vigie end to end, side by side, on local services."""
+        """Ceilings (broker with C clients, Python receive, COPY) and Vigie end to end, side by side, on local services."""
         from ingest._bench import run_bench  # noqa: PLC0415
         from vigie.cli import settings_of  # noqa: PLC0415
 
-        run_bench(settings_of(ctx), messages=messages, batched=batched, as_json=as_json)
+        run_bench(
+            settings_of(ctx),
+            messages=messages,
+            batched=batched,
+            as_json=as_json,
+            copy_rows=copy_rows,
+            rules_interval_s=rules_interval,
+            rules_settle_s=rules_settle,
+        )
+
+    @bench.command("queries")
+    def bench_queries(
+        ctx: typer.Context,
+        rows: Annotated[
+            int, typer.Option(help="readings in the bench database (a year of data)", min=50_000)
+        ] = 50_000_000,
+        database: Annotated[
+            str, typer.Option(help="the bench database (dropped and rebuilt when needed)")
+        ] = "vigie_bench_q",
+        repeat: Annotated[int, typer.Option(help="runs of each query (after a warm-up)", min=2)] = 20,
+        rebuild: Annotated[bool, typer.Option("--rebuild", help="rebuild even if the database has --rows")] = False,
+        no_time_index: Annotated[
+            bool, typer.Option("--no-time-index", help="also time the raw queries without the time index")
+        ] = False,
+        as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
+    ) -> None:
+        """p50/p95 of the patient page's and the dashboards' queries on a year of readings, with and without rollups."""
+        from vigie._bench_queries import run_queries_bench  # noqa: PLC0415
+        from vigie.cli import settings_of  # noqa: PLC0415
+
+        if not database.replace("_", "").isalnum():
+            raise typer.BadParameter("letters, digits and _ only", param_hint="--database")
+        run_queries_bench(
+            settings_of(ctx),
+            rows=rows,
+            database=database,
+            repeat=repeat,
+            rebuild=rebuild,
+            no_time_index=no_time_index,
+            as_json=as_json,
+        )
+
+    @bench.command("peers")
+    def bench_peers(
+        ctx: typer.Context,
+        messages: Annotated[int, typer.Option(help="one-reading messages for Vigie", min=100)] = 200_000,
+        naive_messages: Annotated[int, typer.Option(help="messages for the naive baseline", min=100)] = 20_000,
+        peer_messages: Annotated[
+            int, typer.Option(help="messages for the PyPI peer (it writes ≤ 100/s)", min=10)
+        ] = 2_000,
+        pypi: Annotated[
+            bool, typer.Option("--pypi/--no-pypi", help="run the PyPI peer (its virtualenv needs PyPI once)")
+        ] = True,
+        as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
+    ) -> None:
+        """Vigie against the naive paho → INSERT baseline and the PyPI esphome-mqtt-timescaledb-ingestor."""
+        from ingest._bench_peers import run_peers_bench  # noqa: PLC0415
+        from vigie.cli import settings_of  # noqa: PLC0415
+
+        run_peers_bench(
+            settings_of(ctx),
+            messages=messages,
+            naive_messages=naive_messages,
+            peer_messages=peer_messages,
+            pypi=pypi,
+            as_json=as_json,
+        )
+
+    @bench.command("scale")
+    def bench_scale(
+        ctx: typer.Context,
+        workers: Annotated[str, typer.Option(help="worker counts, comma-separated")] = "1,2,3",
+        messages: Annotated[int, typer.Option(help="one-reading messages per run", min=100)] = 200_000,
+        repeat: Annotated[int, typer.Option(help="runs of each worker count", min=1)] = 2,
+        as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
+    ) -> None:
+        """Throughput of 1, 2, 3 ingest workers on a shared subscription, with exactly-once storage checked."""
+        from ingest._bench_scale import run_scale_bench  # noqa: PLC0415
+        from vigie.cli import settings_of  # noqa: PLC0415
+
+        try:
+            counts = [int(w) for w in workers.split(",")]
+        except ValueError:
+            raise typer.BadParameter("comma-separated numbers, e.g. 1,2,3", param_hint="--workers") from None
+        if not counts or any(not 1 <= c <= 16 for c in counts):
+            raise typer.BadParameter("each between 1 and 16", param_hint="--workers")
+        run_scale_bench(settings_of(ctx), workers=counts, messages=messages, repeat=repeat, as_json=as_json)
