@@ -76,6 +76,7 @@ def _smtp_factory(handler: MailDirHandler, hostname: str) -> SMTP:
 
 async def run_mailsink(host: str, port: int, directory: Path, *, stop: asyncio.Event, ready: Any = None) -> int:
     """Serve until ``stop`` is set; the number of messages stored. ``ready(port)`` is called once listening."""
+    logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd logs every SMTP command at INFO
     await asyncio.to_thread(directory.mkdir, parents=True, exist_ok=True)
     handler = MailDirHandler(directory)
     loop = asyncio.get_running_loop()
