@@ -186,8 +186,9 @@ def _recv(conn: Connection, timeout: float, what: str) -> object:
 class _Env:
     """The benchmark's own broker and database, removed at the end."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, drop_time_index: bool = False) -> None:
         self.settings = settings
+        self.drop_time_index = drop_time_index
         self.db = f"vigie_bench_{uuid.uuid4().hex[:8]}"
         base = settings.dsn.rsplit("/", 1)[0]
         self.admin_dsn, self.dsn = f"{base}/postgres", f"{base}/{self.db}"
@@ -205,6 +206,8 @@ class _Env:
             admin.execute(f'CREATE DATABASE "{self.db}"')
         with psycopg.connect(self.dsn, autocommit=True) as conn:
             migrate(conn)
+            if self.drop_time_index:  # what-if: the natural key as the only index of the hypertable
+                conn.execute("DROP INDEX IF EXISTS readings_time_idx")
             conn.execute("INSERT INTO clinics (id, name) VALUES ('bench', 'Benchmark clinic')")
             conn.execute(
                 "INSERT INTO animals (id, clinic_id, name, species) SELECT 'dog-' || g, 'bench', 'dog ' || g, 'dog' FROM generate_series(0, %s) g",
@@ -589,13 +592,14 @@ def run_bench(
     copy_rows: int = 300_000,
     rules_interval_s: float = 0.5,
     rules_settle_s: float = 20.0,
+    drop_time_index: bool = False,
 ) -> dict[str, Any]:
     """Run every measurement and print the table (or JSON); return the figures."""
 
     from rich.console import Console  # noqa: PLC0415
 
     console = Console(stderr=True)
-    with _Env(settings) as env:
+    with _Env(settings, drop_time_index=drop_time_index) as env:
         with console.status("broker ceiling (mosquitto_pub -l → mosquitto_sub, QoS 0)"):
             c_ceiling = measure_c_ceiling(env, messages, 0)
         with console.status("receive ceilings (paho subscribers that only count)"):
@@ -660,6 +664,7 @@ def run_bench(
         "p50_publish_to_alert_ms": _pct(alert_latencies, 50),
         "p95_publish_to_alert_ms": _pct(alert_latencies, 95),
         "max_publish_to_alert_ms": round(max(alert_latencies), 1) if alert_latencies else float("nan"),
+        "time_index": not drop_time_index,
         "cpu_us_per_message": cpu_one,
         "cpu_us_per_reading_batched": cpu_batched,
     }

@@ -68,6 +68,10 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         rules_settle: Annotated[
             float, typer.Option(help="seconds an animal's rows must be quiet before the rules evaluate it", min=0)
         ] = 20.0,
+        drop_time_index: Annotated[
+            bool,
+            typer.Option("--drop-time-index", help="what-if: drop the hypertable's time index in the bench database"),
+        ] = False,
         as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
     ) -> None:
         """Ceilings (broker with C clients, Python receive, COPY) and Vigie end to end, side by side, on local services."""
@@ -82,6 +86,7 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
             copy_rows=copy_rows,
             rules_interval_s=rules_interval,
             rules_settle_s=rules_settle,
+            drop_time_index=drop_time_index,
         )
 
     @bench.command("queries")
