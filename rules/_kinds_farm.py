@@ -249,6 +249,12 @@ def _day_stamp(frame: pd.DataFrame, days: pd.DatetimeIndex, metric: str, now: da
     return out
 
 
+def _day_start(days: pd.DatetimeIndex, i: int) -> datetime:
+    """The start (UTC) of the i-th day: an episode's onset that does not move while that day is in progress (its
+    figure is known at a later and later reading until the day ends), so the service sees one episode, not several."""
+    return py(pd.Timestamp(days[i]).tz_localize("UTC"))
+
+
 def yield_drop(frame: pd.DataFrame, rule: Rule, ctx: AnimalContext, now: datetime) -> list[Episode]:
     """24-h equivalent yield below ``review_pct`` % of expected (analytics.cow_daily's 7-day median, or a Wood fit of
     the earlier days when the calving date is known), or a lower CUSUM alarm on the standardised residuals."""
@@ -308,7 +314,8 @@ def yield_drop(frame: pd.DataFrame, rule: Rule, ctx: AnimalContext, now: datetim
             f"24-h yield {num(float(y[i]), 'en', 1)} kg against {num(float(expected[i]), 'en', 1)} kg expected "
             f"({num(float(pct[i]), 'en')} %); lower CUSUM {num(float(chart.lower[i]), 'en', 1)} (alarm > {num(rule.num('cusum_h', 5), 'en')})."
         )
-        ep = episode(rule, severity, times[r.onset], times[r.confirm], end_of(times, r.end), evidence, fr, en)
+        onset = _day_start(pd.DatetimeIndex(daily.index), r.onset)
+        ep = episode(rule, severity, onset, times[r.confirm], end_of(times, r.end), evidence, fr, en)
         out.append(with_device(ep, device_of(frame, "milk_yield")))
     return out
 
@@ -342,7 +349,8 @@ def fp_ratio(frame: pd.DataFrame, rule: Rule, ctx: AnimalContext, now: datetime)
         }
         fr = f"Rapport TB/TP moyen sur 5 jours {num(float(mean[i]), 'fr', 2)} (seuil {num(rule.num('above'), 'fr', 2)}) : dépistage de cétose."
         en = f"5-day mean fat:protein ratio {num(float(mean[i]), 'en', 2)} (threshold {num(rule.num('above'), 'en', 2)}): ketosis screen."
-        ep = episode(rule, severity, times[r.onset], times[r.confirm], end_of(times, r.end), evidence, fr, en)
+        onset = _day_start(pd.DatetimeIndex(fp.index), r.onset)
+        ep = episode(rule, severity, onset, times[r.confirm], end_of(times, r.end), evidence, fr, en)
         out.append(with_device(ep, device_of(frame, "milk_fat")))
     return out
 
