@@ -132,7 +132,9 @@ def _predicted(s: pd.Series[float], rule: Rule) -> npt.NDArray[np.bool_]:
     ns = pd.DatetimeIndex(s.index).as_unit("ns").asi8.astype(np.float64) / 60e9
     v = s.to_numpy(dtype=np.float64)
     out = np.zeros(v.size, dtype=bool)
-    span = rule.num("slope_min", 15.0)
+    # the slope needs 3 readings: on a 15-min sensor the window widens to 31 min (2 steps and a minute of jitter)
+    step = float(np.median(np.diff(ns))) if v.size > 1 else 0.0
+    span = max(rule.num("slope_min", 15.0), 2 * step + 1.0)
     lo = 0
     for i in range(v.size):
         while ns[i] - ns[lo] > span:

@@ -158,3 +158,16 @@ def test_a_fast_physiological_fall_gives_an_early_warning_but_a_step_does_not() 
         )
         == []
     )
+
+
+def test_on_a_15_minute_sensor_the_early_warning_uses_the_last_three_readings() -> None:
+    # a fall of 4-6 mg/dL/min seen by a scanned sensor: one reading under 60 only, then back up
+    values = [250.0, 190.0, 130.0, 85.0, 45.0, 90.0, 150.0, 180.0, 180.0, 180.0]
+    eps = evaluate(_hypo_series(values, step=15.0), ctx(), only("dog", "hypoglycemia"), T0 + timedelta(hours=3))
+    assert len(eps) == 1
+    assert eps[0].evidence["predicted"] is True
+    assert eps[0].start == T0 + timedelta(minutes=45)  # at 85 mg/dL: 130 then 85, both projected < 60 in 20 min
+    assert eps[0].end is not None
+    # a slow fall to the same single low is not projected: the persistence rule (2 readings < 60) stands
+    slow = [120.0, 110.0, 100.0, 90.0, 55.0, 90.0, 150.0, 180.0, 180.0, 180.0]
+    assert evaluate(_hypo_series(slow, step=15.0), ctx(), only("dog", "hypoglycemia"), T0 + timedelta(hours=3)) == []
