@@ -62,8 +62,7 @@ def _read_password(path: Path | None, generate: bool) -> tuple[str | None, bool]
 
 
 def register(app: typer.Typer, bench: typer.Typer) -> None:
-    """Add the API commands to the ``vigie`` app."""
-    del bench
+    """Add the API commands to the ``vigie`` app (and ``vigie bench delivery``)."""
     users_app = typer.Typer(help="People and programs that use the API and web page.", no_args_is_help=True)
     tokens_app = typer.Typer(help="API tokens (shown once, stored hashed).", no_args_is_help=True)
     app.add_typer(users_app, name="users")
@@ -72,6 +71,7 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
     outbox_app = typer.Typer(help="Approved messages on their way to owners (email, webhook).", no_args_is_help=True)
     app.add_typer(outbox_app, name="outbox")
     _register_delivery(app)
+    _register_bench(bench)
     _register_outbox(outbox_app)
 
     @app.command("api")
@@ -288,3 +288,28 @@ def _register_outbox(outbox_app: typer.Typer) -> None:
             if not requeue(conn, outbox_id, actor=f"cli:{getpass.getuser()}"):
                 raise ConfigError(f"outbox {outbox_id} is not a failed message")
         typer.echo(f"outbox {outbox_id} queued again")
+
+
+def _register_bench(bench: typer.Typer) -> None:
+    @bench.command("delivery")
+    def bench_delivery(
+        ctx: typer.Context,
+        messages: Annotated[int, typer.Option(help="drafts approved at once (the backlog)", min=10)] = 2000,
+        singles: Annotated[int, typer.Option(help="drafts approved one at a time (latency)", min=5)] = 100,
+        workers: Annotated[str, typer.Option(help="worker counts to compare, e.g. 1,2,4")] = "1,2",
+        webhook: Annotated[bool, typer.Option("--webhook", help="owners also have a webhook")] = False,
+        as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+    ) -> None:
+        """Throughput (a backlog) and latency (approval to sent) of `vigie deliver`, in a throwaway database."""
+        from api._delivery_bench import run_delivery_bench  # noqa: PLC0415
+        from vigie.cli import settings_of  # noqa: PLC0415
+
+        try:
+            counts = [int(w) for w in workers.split(",")]
+        except ValueError:
+            raise typer.BadParameter("a comma-separated list of worker counts", param_hint="--workers") from None
+        if not counts or min(counts) < 1:
+            raise typer.BadParameter("worker counts are at least 1", param_hint="--workers")
+        run_delivery_bench(
+            settings_of(ctx), messages=messages, singles=singles, workers=counts, webhook=webhook, as_json=as_json
+        )
