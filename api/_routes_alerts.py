@@ -50,6 +50,10 @@ Category = Literal[
     "device_fault",
 ]
 ACKNOWLEDGERS = CLINIC_READERS  # admin, vet, staff
+# what ids of the registry look like (the vigie_id domain); a query or path id of another shape is 422, not a 500
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
+# free text stored in the database: PostgreSQL text cannot hold NUL characters
+TEXT_PATTERN = r"^[^\x00]*$"
 _CONFLICT: dict[int | str, dict[str, Any]] = {
     409: {"description": "the object is not in a state that allows this action"}
 }
@@ -135,7 +139,9 @@ class AlertDetailOut(AlertOut):
 
 
 class ResolveIn(Body):
-    note: Annotated[str, Field(max_length=2000, description="why it is resolved (kept in the audit log)")] = ""
+    note: Annotated[
+        str, Field(max_length=2000, pattern=TEXT_PATTERN, description="why it is resolved (kept in the audit log)")
+    ] = ""
 
 
 def _out(row: AlertRow, language: str, evidence: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -154,7 +160,7 @@ def get_alerts(
     status_: Annotated[list[AlertStatus] | None, Query(alias="status")] = None,
     severity: Annotated[list[Severity] | None, Query()] = None,
     category: Annotated[list[Category] | None, Query()] = None,
-    animal: Annotated[str | None, Query(max_length=64)] = None,
+    animal: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
 ) -> AlertPage:
     """The clinic's alerts, most severe first, then the most recently seen; each filter may be repeated."""
     forbid_unless(caller, CLINIC_READERS)

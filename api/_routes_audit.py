@@ -14,7 +14,7 @@ from psycopg import sql
 
 from api._deps import VETS, Caller, Db, clinic_filter, forbid_unless
 from api._models import Out
-from api._routes_alerts import Page
+from api._routes_alerts import TEXT_PATTERN, Page
 from rules._store import Conn
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
@@ -75,10 +75,12 @@ def get_audit(
     caller: Caller,
     conn: Db,
     page: Page,
-    object_type: Annotated[str | None, Query(max_length=32, description="alert, draft, rule, ...")] = None,
-    object_id: Annotated[str | None, Query(max_length=128)] = None,
-    action: Annotated[str | None, Query(max_length=64, description="e.g. draft.approve")] = None,
-    actor: Annotated[str | None, Query(max_length=128)] = None,
+    object_type: Annotated[
+        str | None, Query(max_length=32, pattern=TEXT_PATTERN, description="alert, draft, rule, ...")
+    ] = None,
+    object_id: Annotated[str | None, Query(max_length=128, pattern=TEXT_PATTERN)] = None,
+    action: Annotated[str | None, Query(max_length=64, pattern=TEXT_PATTERN, description="e.g. draft.approve")] = None,
+    actor: Annotated[str | None, Query(max_length=128, pattern=TEXT_PATTERN)] = None,
 ) -> AuditPage:
     """The audit log of the caller's clinic (an admin: of every clinic), newest first."""
     forbid_unless(caller, VETS)

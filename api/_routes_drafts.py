@@ -23,7 +23,7 @@ from pydantic import Field
 
 from api._deps import CLINIC_READERS, VETS, Caller, Db, clinic_filter, forbid_unless, not_found
 from api._models import Body, Out
-from api._routes_alerts import Category, Page, Severity
+from api._routes_alerts import ID_PATTERN, TEXT_PATTERN, Category, Page, Severity
 from api._store_drafts import DraftFilter, DraftRow, approve_draft, get_draft, list_drafts, reject_draft
 from rules._errors import DraftError
 
@@ -77,12 +77,19 @@ class DraftPage(Out):
 class ApproveIn(Body):
     body: Annotated[
         str | None,
-        Field(min_length=1, max_length=20_000, description="the vet's edited text; omit it to approve as drafted"),
+        Field(
+            min_length=1,
+            max_length=20_000,
+            pattern=TEXT_PATTERN,
+            description="the vet's edited text; omit it to approve as drafted",
+        ),
     ] = None
 
 
 class RejectIn(Body):
-    reason: Annotated[str, Field(min_length=1, max_length=2000, description="why the draft is not sent")]
+    reason: Annotated[
+        str, Field(min_length=1, max_length=2000, pattern=TEXT_PATTERN, description="why the draft is not sent")
+    ]
 
 
 def _out(row: DraftRow) -> DraftOut:
@@ -98,7 +105,7 @@ def get_drafts(
     status_: Annotated[list[DraftStatus] | None, Query(alias="status")] = None,
     severity: Annotated[list[Severity] | None, Query(description="the worst severity of the draft's alerts")] = None,
     category: Annotated[list[Category] | None, Query(description="a category of one of the draft's alerts")] = None,
-    animal: Annotated[str | None, Query(max_length=64)] = None,
+    animal: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
 ) -> DraftPage:
     """The clinic's drafts, pending first, then the newest; each filter may be repeated."""
     forbid_unless(caller, CLINIC_READERS)

@@ -20,7 +20,7 @@ from fastapi import APIRouter, Query
 from api._accounts import Principal, Role
 from api._deps import Caller, Db, clinic_filter, forbid_unless, not_found
 from api._models import Out
-from api._routes_alerts import Page
+from api._routes_alerts import ID_PATTERN, Page
 from api._store_drafts import get_message, list_messages
 
 router = APIRouter(prefix="/api/v1/messages", tags=["messages"])
@@ -55,7 +55,7 @@ def _owner(caller: Principal) -> str | None:
 
 @router.get("")
 def get_messages(
-    caller: Caller, conn: Db, page: Page, animal: Annotated[str | None, Query(max_length=64)] = None
+    caller: Caller, conn: Db, page: Page, animal: Annotated[str | None, Query(pattern=ID_PATTERN)] = None
 ) -> MessagePage:
     """Approved messages, newest first (an owner: about their own animals only)."""
     forbid_unless(caller, READERS)

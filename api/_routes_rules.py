@@ -31,6 +31,7 @@ from pydantic import Field
 from api._accounts import Principal
 from api._deps import CLINIC_READERS, VETS, AppSettings, Caller, Db, clinic_filter, forbid_unless, not_found
 from api._models import Body, Out
+from api._routes_alerts import ID_PATTERN, TEXT_PATTERN
 from rules._config import RuleSet, load_rules
 from rules._model import SEVERITIES, AnimalContext, Rule
 from rules._store import Conn, audit, effective_rules, set_override
@@ -120,6 +121,7 @@ KIND_PARAMS: dict[str, frozenset[str]] = {
         }
     ),
 }
+MAX_PARAM = 1e9  # no clinical parameter comes near; keeps floats exact and JSON finite
 _HOURS_OF_DAY = frozenset({"night_start_h", "night_end_h"})
 
 
@@ -163,8 +165,10 @@ def check_params(rules: list[Rule], params: dict[str, Any]) -> dict[str, Any]:
                     problems.append(_problem(name, "enum", f"severity must be one of {', '.join(SEVERITIES)}"))
             elif isinstance(value, bool) or not isinstance(value, int | float):
                 problems.append(_problem(name, f"{kind}_type", f"{name} must be a {kind}"))
-            elif not math.isfinite(value):
-                problems.append(_problem(name, "finite_number", f"{name} must be a finite number"))
+            elif not (isinstance(value, int) or math.isfinite(value)) or abs(value) > MAX_PARAM:
+                problems.append(
+                    _problem(name, "finite_number", f"{name} must be a finite number within ±{MAX_PARAM:g}")
+                )
             elif kind == "integer" and (not float(value).is_integer() or value < 1):
                 problems.append(_problem(name, "integer_type", f"{name} must be a whole number ≥ 1"))
             elif name in _HOURS_OF_DAY and not 0 <= value <= 24:
@@ -230,11 +234,11 @@ class OverrideIn(Body):
         description="parameter name -> value: numbers for the rule's parameters, or severity (info, review, urgent)",
         examples=[{"threshold": 70, "clear": 80}],
     )
-    reason: Annotated[str, Field(max_length=500)] = ""
+    reason: Annotated[str, Field(max_length=500, pattern=TEXT_PATTERN)] = ""
 
 
-RuleId = Annotated[str, Path(max_length=64)]
-EntityId = Annotated[str, Path(max_length=64)]
+RuleId = Annotated[str, Path(pattern=ID_PATTERN)]
+EntityId = Annotated[str, Path(pattern=ID_PATTERN)]
 
 
 def _ruleset(settings: AppSettings) -> RuleSet:

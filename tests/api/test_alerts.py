@@ -85,6 +85,7 @@ def test_filters_and_pagination(client: TestClient, world: World, db: psycopg.Co
         ({"limit": 0}, ["query", "limit"]),
         ({"limit": 501}, ["query", "limit"]),  # above api_page_max
         ({"offset": -1}, ["query", "offset"]),
+        ({"animal": "cat a"}, ["query", "animal"]),
     ],
 )
 def test_bad_filters_are_422_naming_the_field(

@@ -136,6 +136,7 @@ def test_english_clinic_signs_in_english(client: TestClient, world: World, db: p
         ({"body": "   "}, ["body", "body"]),  # only spaces: empty once stripped
         ({"body": "x" * 20_001}, ["body", "body"]),
         ({"body": "ok", "status": "approved"}, ["body", "status"]),
+        ({"body": "nul \x00 character"}, ["body", "body"]),  # PostgreSQL text cannot hold it
     ],
 )
 def test_bad_edit_is_422_and_changes_nothing(

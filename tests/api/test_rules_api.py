@@ -167,7 +167,12 @@ def test_bad_override_is_422_naming_the_parameter(
 
 
 def test_non_finite_values_are_refused(client: TestClient, world: World) -> None:
-    for raw in ('{"params": {"threshold": NaN}}', '{"params": {"threshold": Infinity}}'):
+    huge = "1" + "0" * 400  # an integer no float can hold
+    for raw in (
+        '{"params": {"threshold": NaN}}',
+        '{"params": {"threshold": Infinity}}',
+        f'{{"params": {{"threshold": {huge}}}}}',
+    ):
         r = client.put(
             _override_url(world.a.cat),
             headers=world.auth("vet") | {"Content-Type": "application/json"},
@@ -175,6 +180,14 @@ def test_non_finite_values_are_refused(client: TestClient, world: World) -> None
         )
         assert r.status_code == 422, r.text
         assert ["body", "params", "threshold"] in [e["loc"] for e in r.json()["detail"]]
+
+
+def test_ids_and_text_of_the_wrong_shape_are_422(client: TestClient, world: World) -> None:
+    vet = world.auth("vet")
+    assert client.get(_rules_url("bad id"), headers=vet).status_code == 422
+    r = client.put(_override_url(world.a.cat), headers=vet, json={"params": {"threshold": 70}, "reason": "a\x00b"})
+    assert r.status_code == 422
+    assert ["body", "reason"] in [e["loc"] for e in r.json()["detail"]]
 
 
 def test_integer_parameters_of_the_kind_and_of_another_kind(client: TestClient, world: World) -> None:
