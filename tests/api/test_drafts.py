@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import psycopg
@@ -214,3 +216,32 @@ def test_foreign_draft_is_404_and_untouched(client: TestClient, world: World, db
     assert db.execute("SELECT status FROM drafts WHERE id = %s", (world.b.draft,)).fetchone() == ("pending",)
     assert _outbox(db, world.b.draft) == []
     assert _audit(db, world.b.draft) == []
+
+
+def test_two_vets_approving_at_once_queue_one_delivery(
+    client: TestClient, world: World, db: psycopg.Connection[Any], db_dsn: str
+) -> None:
+    url = f"{URL}/{world.a.draft}/approve"
+    with psycopg.connect(db_dsn) as holder, ThreadPoolExecutor(2) as pool:
+        # hold the draft's row so that both requests are inside their transaction, waiting for it, at once
+        holder.execute("SELECT 1 FROM drafts WHERE id = %s FOR UPDATE", (world.a.draft,))
+        futures = [
+            pool.submit(client.post, url, headers=world.auth("vet"), json={"body": f"Texte {i}"}) for i in range(2)
+        ]
+        deadline = time.monotonic() + 60
+        while True:
+            waiting = db.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            ).fetchone()
+            if waiting is not None and waiting[0] >= 2:
+                break
+            assert time.monotonic() < deadline, "the two approvals never waited for the row"
+            time.sleep(0.05)
+        holder.commit()
+        responses = [f.result(timeout=60) for f in futures]
+    assert sorted(r.status_code for r in responses) == [200, 409]
+    winner = next(r for r in responses if r.status_code == 200).json()
+    assert _outbox(db, world.a.draft) == [
+        (world.a.id, f"{world.a.owner}@example.org", "fr", winner["final_body"], "queued")
+    ]
+    assert [a[1] for a in _audit(db, world.a.draft)] == ["draft.edit_approve", "outbox.queue"]
