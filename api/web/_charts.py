@@ -112,6 +112,7 @@ def _layout(lang: str, start: datetime, end: datetime, y_title: str) -> dict[str
         "x_title": translate(lang, "chart.time"),
         "separators": ", " if lang == "fr" else ".,",
         "tickformat": "%d/%m %H:%M" if lang == "fr" else "%b %d, %H:%M",
+        "tickformat_narrow": "%d/%m<br>%H:%M" if lang == "fr" else "%b %d<br>%H:%M",
     }
 
 

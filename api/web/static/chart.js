@@ -67,7 +67,10 @@
       margin: { l: 56, r: hasY2 && d.y2_title ? 56 : 16, t: 16, b: narrow ? 110 : 80 },
       height: narrow ? 420 : 460,
       font: { family: "system-ui, sans-serif", size: 13, color: "#1a1a1a" },
-      xaxis: { type: "date", range: d.x_range, tickformat: d.tickformat, title: { text: d.x_title }, gridcolor: "#e3e3e3" },
+      xaxis: {
+        type: "date", range: d.x_range, tickformat: narrow ? d.tickformat_narrow : d.tickformat,
+        nticks: narrow ? 4 : 9, tickangle: 0, title: { text: narrow ? "" : d.x_title }, gridcolor: "#e3e3e3"
+      },
       yaxis: { title: { text: d.y_title }, rangemode: "tozero", gridcolor: "#e3e3e3" },
       legend: { orientation: "h", y: -0.25, x: 0 },
       shapes: shapesOf(d),
@@ -81,7 +84,7 @@
         : { overlaying: "y", range: [0, 1], visible: false, fixedrange: true };
     }
     window.Plotly.newPlot(holder, d.traces.map(traceOf), layout, {
-      responsive: true, displaylogo: false, modeBarButtonsToRemove: ["lasso2d", "select2d"]
+      responsive: true, displaylogo: false, displayModeBar: !narrow, modeBarButtonsToRemove: ["lasso2d", "select2d"]
     }).then(function () { holder.setAttribute("data-ready", "1"); });
   }
 
