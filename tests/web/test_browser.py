@@ -1,0 +1,194 @@
+"""The web page in a real browser: Debian's Chromium driven by Playwright against the app served by uvicorn.
+
+Scenario: log in, triage list, patient chart (plotly's SVG with the expected traces and shaded thresholds), approve a
+draft with an edit, the outbox row queued with the final text, the owner reads it. Then the same pages at 390 px
+wide and in English. A screenshot of each page goes to ``test-artifacts/screenshots/``. Waiting is Playwright's own
+(auto-waiting locators and ``expect`` with timeouts): no sleeps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page, expect
+
+from tests.web.conftest import PASSWORD, LiveServer, WebWorld
+
+TIMEOUT_MS = 20_000
+
+
+@pytest.fixture(autouse=True)
+def _expect_timeout() -> None:
+    expect.set_options(timeout=TIMEOUT_MS)
+
+
+class Console:
+    """Errors the page reported (script errors, CSP violations, failed loads)."""
+
+    def __init__(self, page: Page) -> None:
+        self.errors: list[str] = []
+        page.on("console", lambda msg: self.errors.append(msg.text) if msg.type == "error" else None)
+        page.on("pageerror", lambda exc: self.errors.append(str(exc)))
+
+
+@pytest.fixture
+def context(browser: Browser) -> Iterator[BrowserContext]:
+    """A fresh browser profile at 1280 x 900, French."""
+    ctx = browser.new_context(viewport={"width": 1280, "height": 900}, locale="fr-FR")
+    ctx.set_default_timeout(TIMEOUT_MS)
+    yield ctx
+    ctx.close()
+
+
+def _log_in(page: Page, user: str) -> None:
+    page.get_by_label("Identifiant").fill(user)
+    page.get_by_label("Mot de passe").fill(PASSWORD)
+    page.get_by_role("button", name="Se connecter").click()
+
+
+def _chart_ready(page: Page) -> None:
+    expect(page.locator("#chart[data-ready='1']")).to_be_attached()
+    expect(page.locator("#chart svg.main-svg").first).to_be_visible()
+
+
+def _no_horizontal_scroll(page: Page, width: int) -> None:
+    scroll = page.evaluate("document.documentElement.scrollWidth")
+    assert scroll <= width, f"the page is {scroll} px wide in a {width} px window"
+
+
+def test_vet_approves_a_draft_and_the_owner_reads_it(
+    live_server: LiveServer, web_world: WebWorld, context: BrowserContext, screenshots: Path, db: Any
+) -> None:
+    page = context.new_page()
+    console = Console(page)
+    a = web_world.a
+
+    # the triage list asks for a login first
+    page.goto(f"{live_server.url}/triage")
+    expect(page).to_have_url(f"{live_server.url}/login?next=/triage")
+    expect(page.get_by_role("heading", name="Connexion")).to_be_visible()
+    page.screenshot(path=screenshots / "01-login.png", full_page=True)
+    _log_in(page, "vet-a")
+
+    # triage: the cat with the urgent alert first, the horse's stale data flagged
+    expect(page).to_have_url(f"{live_server.url}/triage")
+    expect(page.get_by_role("heading", name="Patients à voir", level=1)).to_be_visible()
+    rows = page.locator("#triage tbody tr")
+    expect(rows).to_have_count(3)
+    expect(rows.nth(0)).to_have_attribute("data-animal", "cat-a")
+    expect(rows.nth(0)).to_contain_text("Urgent")
+    expect(rows.nth(0)).to_contain_text("Hypoglycémie")
+    expect(page.locator("tr[data-animal='horse-a']")).to_contain_text("données anciennes")
+    page.screenshot(path=screenshots / "02-triage.png", full_page=True)
+
+    # patient: plotly's SVG with the glucose line, insulin and meal markers, thresholds and the alert window shaded
+    page.get_by_role("link", name="Minou a").click()
+    expect(page).to_have_url(f"{live_server.url}/patients/cat-a")
+    expect(page.get_by_role("heading", name="Minou a", level=1)).to_be_visible()
+    _chart_ready(page)
+    expect(page.locator("#chart .scatterlayer .trace")).to_have_count(3)
+    legend = page.locator("#chart .legendtext")
+    for name in ("Glycémie (mg/dL)", "Insuline (U)", "Repas (g)", "Hypoglycémie < 60", "Alerte : Hypoglycémie"):
+        expect(legend.filter(has_text=name)).to_have_count(1)
+    # bands (target, low, severe low, high) and the alert window are drawn as shapes
+    assert page.locator("#chart .shapelayer path").count() >= 5
+    expect(page.locator("#glucose-report")).to_contain_text("Temps dans la cible")
+    expect(page.locator("#cycles tbody tr")).to_have_count(2)
+    page.screenshot(path=screenshots / "03-patient.png", full_page=True)
+
+    # the glucose unit and the period are the vet's choice
+    page.get_by_label("Unité de glycémie").select_option("mmol/L")
+    page.get_by_label("6 heures").check()
+    page.get_by_role("button", name="Afficher").click()
+    expect(page).to_have_url(f"{live_server.url}/patients/cat-a?range=6h&unit=mmol%2FL")
+    _chart_ready(page)
+    expect(legend.filter(has_text="Glycémie (mmol/L)")).to_have_count(1)
+    expect(legend.filter(has_text="Hypoglycémie < 3,3")).to_have_count(1)
+    page.screenshot(path=screenshots / "04-patient-6h-mmol.png", full_page=True)
+
+    # the draft: edit, then approve
+    page.get_by_role("link", name="Messages à valider").click()
+    expect(page.get_by_role("heading", name="Messages à valider", level=1)).to_be_visible()
+    page.screenshot(path=screenshots / "05-drafts.png", full_page=True)
+    page.locator(f"tr[data-draft='{a.draft}']").get_by_role("link").click()
+    expect(page).to_have_url(f"{live_server.url}/drafts/{a.draft}")
+    box = page.get_by_label("Texte du message")
+    expect(box).to_have_value("Draft for cat-a: glucose was low.")
+    page.screenshot(path=screenshots / "06-draft.png", full_page=True)
+    final_text = "Bonjour,\nla glycémie de Minou a été basse ce matin. Donnez-lui son repas et rappelez-nous."
+    box.fill(final_text)
+    page.get_by_role("button", name="Valider avec mes modifications").click()
+    expect(page.locator("#draft-done")).to_contain_text("Message validé")
+    expect(page.locator("#final-body")).to_have_text(f"{final_text}\nValidé par : Dr A")
+    page.screenshot(path=screenshots / "07-draft-approved.png", full_page=True)
+
+    # the owner's delivery: exactly one outbox row, queued, with the final text
+    outbox = db.execute("SELECT draft_id, recipient, status, body FROM outbox").fetchall()
+    assert outbox == [(a.draft, "owner-a@example.org", "queued", f"{final_text}\nValidé par : Dr A")]
+
+    # the owner logs in and reads it
+    page.get_by_role("button", name="Se déconnecter").click()
+    expect(page.locator("#login-message")).to_have_text("Vous êtes déconnecté.")
+    _log_in(page, "owner-a")
+    expect(page).to_have_url(f"{live_server.url}/messages")
+    expect(page.locator(f"article[data-draft='{a.draft}'] .message-body")).to_have_text(
+        f"{final_text}\nValidé par : Dr A"
+    )
+    page.screenshot(path=screenshots / "08-owner-messages.png", full_page=True)
+    assert console.errors == []
+    page.goto(f"{live_server.url}/triage")  # not for owners
+    expect(page.get_by_role("heading", name="Oups (403)")).to_be_visible()
+
+
+def test_phone_width_and_english(
+    live_server: LiveServer, web_world: WebWorld, browser: Browser, screenshots: Path
+) -> None:
+    ctx = browser.new_context(viewport={"width": 390, "height": 844}, locale="en-GB", is_mobile=True, has_touch=True)
+    ctx.set_default_timeout(TIMEOUT_MS)
+    try:
+        page = ctx.new_page()
+        console = Console(page)
+        page.goto(f"{live_server.url}/login")
+        expect(page.get_by_role("heading", name="Log in")).to_be_visible()  # the browser's language before login
+        page.get_by_label("User name").fill("vet-a")
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Log in").click()
+        # vet-a's clinic writes French; the control switches to English and it sticks
+        expect(page.get_by_role("heading", name="Patients à voir", level=1)).to_be_visible()
+        page.get_by_label("Langue").select_option("en")
+        page.get_by_role("button", name="Changer").click()
+        expect(page.get_by_role("heading", name="Patients to review", level=1)).to_be_visible()
+        _no_horizontal_scroll(page, 390)
+        page.screenshot(path=screenshots / "m1-triage-390.png", full_page=True)
+
+        page.get_by_role("link", name="Minou a").click()
+        _chart_ready(page)
+        expect(page.locator("#chart .legendtext").filter(has_text="Glucose (mg/dL)")).to_have_count(1)
+        expect(page.locator("#chart .legendtext").filter(has_text="Hypoglycaemia < 60")).to_have_count(1)
+        box = page.locator("#chart").bounding_box()
+        assert box is not None
+        assert box["width"] <= 390
+        _no_horizontal_scroll(page, 390)
+        page.screenshot(path=screenshots / "m2-patient-390.png", full_page=True)
+
+        page.goto(f"{live_server.url}/patients/horse-a?range=3d")
+        _chart_ready(page)
+        expect(page.locator("#chart .barlayer .trace")).to_have_count(1)
+        expect(page.get_by_role("heading", name="Daily intake")).to_be_visible()
+        _no_horizontal_scroll(page, 390)
+        page.screenshot(path=screenshots / "m3-horse-390.png", full_page=True)
+
+        page.goto(f"{live_server.url}/drafts/{web_world.a.draft}")
+        expect(page.get_by_role("button", name="Approve as drafted")).to_be_visible()
+        # a rejection needs a reason: the browser will not send the form without one
+        page.get_by_role("button", name="Reject").click()
+        expect(page).to_have_url(f"{live_server.url}/drafts/{web_world.a.draft}")
+        assert page.get_by_label("Reason for rejecting (required)").evaluate("el => el.validity.valueMissing")
+        _no_horizontal_scroll(page, 390)
+        page.screenshot(path=screenshots / "m4-draft-390.png", full_page=True)
+        assert console.errors == []
+    finally:
+        ctx.close()
