@@ -70,8 +70,8 @@ def test_backtest_json_lists_alerts_and_scores_them(run_cli: Run, tmp_path: Path
     scores = json.loads(out)["scores"]["hypoglycemia"]
     assert (scores["recall"], scores["precision"], scores["false_alerts"]) == (1.0, 1.0, 0)
     assert (
-        scores["median_delay_min"] == 15.0
-    )  # early warning: 90 then 70 mg/dL, falling 4 mg/dL/min: < 60 within 20 min
+        scores["median_delay_min"] == 10.0
+    )  # early warning: 110 then 90 mg/dL, falling ≥ 2.8 mg/dL/min: < 60 within 20 min
     code, out, _ = run_cli("backtest", str(rec), "--animals", str(animals), "--labels", str(labels))
     assert code == 0
     assert "hypoglycemia" in out
