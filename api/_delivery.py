@@ -53,7 +53,7 @@ import httpx
 import psycopg
 
 from api import _delivery_store as store
-from api._delivery_mail import SmtpServer, send_email
+from api._delivery_mail import SmtpServer, check_sender, send_email
 from api._delivery_model import Channel, Message, SendError, backoff
 from api._delivery_webhook import send_webhook
 from vigie.settings import Settings
@@ -83,6 +83,7 @@ class DeliveryWorker:
         self.settings = settings
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.smtp = SmtpServer.parse(settings.smtp_url.get_secret_value())
+        check_sender(settings.mail_from)
         secret = settings.delivery_webhook_secret
         self.secret = secret.get_secret_value().encode() if secret else None
         # a batch must finish well within the lease: every channel may take its whole timeout

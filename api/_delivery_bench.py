@@ -90,6 +90,8 @@ def _receivers(counter: _Counter) -> Iterator[tuple[int, int]]:
     controller.start()
 
     class Hook(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keep-alive, as a production receiver
+
         def do_POST(self) -> None:
             self.rfile.read(int(self.headers.get("Content-Length", "0")))
             with counter.lock:
@@ -101,7 +103,10 @@ def _receivers(counter: _Counter) -> Iterator[tuple[int, int]]:
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - http.server's signature
             del format, args
 
-    http = ThreadingHTTPServer(("127.0.0.1", http_port), Hook)
+    class Server(ThreadingHTTPServer):
+        request_queue_size = 256  # the default 5 resets connections when a batch arrives at once
+
+    http = Server(("127.0.0.1", http_port), Hook)
     thread = threading.Thread(target=http.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:

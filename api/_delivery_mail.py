@@ -11,6 +11,7 @@ import smtplib
 import ssl
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from email.errors import HeaderParseError
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, getaddresses, parseaddr
@@ -58,18 +59,32 @@ def message_id(outbox_id: int, mail_from: str) -> str:
     return f"<vigie-outbox-{outbox_id}@{domain}>"
 
 
+def check_sender(mail_from: str) -> None:
+    """ConfigError unless ``mail_from`` is one well-formed address."""
+    probe = EmailMessage()
+    try:
+        probe["From"] = mail_from
+        ok = len(probe["From"].addresses) == 1
+    except (ValueError, IndexError, HeaderParseError):
+        ok = False
+    if not ok:
+        raise ConfigError(f"VIGIE_MAIL_FROM is not one email address: {mail_from!r}")
+
+
 def build_email(msg: Message, *, mail_from: str, now: datetime | None = None) -> EmailMessage:
     """The email of ``msg``: plain text UTF-8 (quoted-printable), subject in the owner's language."""
     if not msg.recipient:
         raise SendError("the owner has no email address", permanent=True)
+    pairs = getaddresses([msg.recipient])
+    if len(pairs) != 1 or "@" not in pairs[0][1]:
+        raise SendError(f"bad recipient address {msg.recipient!r}: one address expected", permanent=True)
     email = EmailMessage()
-    email["From"] = mail_from
-    [(to_name, to_addr)] = getaddresses([msg.recipient]) or [("", msg.recipient)]
+    email["From"] = mail_from  # checked when the worker starts (check_sender)
     try:
-        email["To"] = Address(display_name=to_name, addr_spec=to_addr)
-    except (ValueError, IndexError) as exc:  # email's header parser raises these on a malformed address
+        email["To"] = Address(display_name=pairs[0][0], addr_spec=pairs[0][1])
+        email["Subject"] = " ".join(msg.subject.split())  # one line, whatever the names contain
+    except (ValueError, IndexError, HeaderParseError) as exc:  # what email's header parser raises
         raise SendError(f"bad recipient address {msg.recipient!r}: {exc}", permanent=True) from None
-    email["Subject"] = msg.subject
     email["Date"] = format_datetime(now or datetime.now(UTC))
     email["Message-ID"] = message_id(msg.outbox_id, mail_from)
     email["Auto-Submitted"] = "auto-generated"

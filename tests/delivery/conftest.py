@@ -171,7 +171,10 @@ def receiver() -> Iterator[Receiver]:
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - http.server's signature
             del format, args
 
-    server = ThreadingHTTPServer(("127.0.0.1", rec.port), Handler)
+    class Server(ThreadingHTTPServer):
+        request_queue_size = 256  # the default 5 resets connections when a batch arrives at once
+
+    server = Server(("127.0.0.1", rec.port), Handler)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     yield rec

@@ -9,11 +9,13 @@ import json
 from collections.abc import Callable
 
 import psycopg
+import pytest
 
-from api._delivery import run_delivery
+from api._delivery import DeliveryWorker, run_delivery
 from api._delivery_store import delivery_status
 from api._delivery_webhook import verify_signature
 from tests.delivery.conftest import SECRET, Receiver, SmtpServer, audit_actions, final_body, outbox, running, until
+from vigie.errors import ConfigError
 from vigie.settings import Settings
 
 
@@ -241,6 +243,28 @@ async def test_permanent_errors_fail_at_once(
     [(action, detail)] = audit_actions(db_dsn)
     assert action == "outbox.fail"
     assert detail["permanent"] is True
+
+
+async def test_bad_address_fails_at_once_without_reaching_the_server(
+    dsettings: Settings,
+    smtp: SmtpServer,
+    seed: Callable[..., None],
+    new_draft: Callable[..., int],
+    approve: Callable[..., None],
+    db_dsn: str,
+) -> None:
+    seed(email="claire@example.org, eve@example.org")
+    approve(new_draft())
+    await run_delivery(dsettings, stop=asyncio.Event(), once=True)
+    row = outbox(db_dsn)[0]
+    assert (row["status"], row["attempts"]) == ("failed", 1)
+    assert "one address expected" in row["last_error"]
+    assert smtp.messages == []
+
+
+def test_a_bad_sender_setting_stops_the_worker_at_start(dsettings: Settings) -> None:
+    with pytest.raises(ConfigError, match="VIGIE_MAIL_FROM"):
+        DeliveryWorker(dsettings.model_copy(update={"mail_from": "a@x.org, b@y.org"}))
 
 
 async def test_owner_without_email_or_webhook_fails(
