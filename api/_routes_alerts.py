@@ -29,8 +29,14 @@ from api._deps import CLINIC_READERS, VETS, AppSettings, Caller, Db, clinic_filt
 from api._models import Body, Out
 from api._store_alerts import AlertFilter, AlertRow, acknowledge_alert, get_alert, list_alerts, resolve_alert
 from rules._errors import AlertError
+from vigie.settings import Settings
 
-router = APIRouter(prefix="/api/v1/alerts", tags=["alerts"])
+# every care route answers these besides its own (documented so that the OpenAPI document is complete)
+COMMON_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"description": "missing, unknown, revoked or expired bearer token"},
+    403: {"description": "the caller's role may not do this"},
+}
+router = APIRouter(prefix="/api/v1/alerts", tags=["alerts"], responses=COMMON_RESPONSES)
 
 AlertStatus = Literal["open", "acknowledged", "resolved"]
 Severity = Literal["info", "review", "urgent"]
@@ -60,6 +66,11 @@ _CONFLICT: dict[int | str, dict[str, Any]] = {
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "no such object in the caller's clinic"}}
 
 
+# The largest page the OpenAPI document promises: the default of ``api_page_max``. A deployment may lower the
+# maximum (a larger limit is then 422 too); it cannot raise it above what the document says.
+PAGE_CEILING: int = Settings.model_fields["api_page_max"].default
+
+
 @dataclass(frozen=True, slots=True)
 class Paging:
     """``limit`` (1 … ``api_page_max``) and ``offset`` of a list request."""
@@ -70,7 +81,9 @@ class Paging:
 
 def paging(
     settings: AppSettings,
-    limit: Annotated[int, Query(ge=1, description="page size, at most the server's api_page_max")] = 50,
+    limit: Annotated[
+        int, Query(ge=1, le=PAGE_CEILING, description="page size (at most the server's api_page_max)")
+    ] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> Paging:
     """The page a list request asks for (422 on ``limit`` above the server's maximum)."""

@@ -31,12 +31,12 @@ from pydantic import Field
 from api._accounts import Principal
 from api._deps import CLINIC_READERS, VETS, AppSettings, Caller, Db, clinic_filter, forbid_unless, not_found
 from api._models import Body, Out
-from api._routes_alerts import ID_PATTERN, TEXT_PATTERN
+from api._routes_alerts import COMMON_RESPONSES, ID_PATTERN, TEXT_PATTERN
 from rules._config import RuleSet, load_rules
 from rules._model import SEVERITIES, AnimalContext, Rule
 from rules._store import Conn, audit, effective_rules, set_override
 
-router = APIRouter(prefix="/api/v1", tags=["rules"])
+router = APIRouter(prefix="/api/v1", tags=["rules"], responses=COMMON_RESPONSES)
 
 ParamType = Literal["number", "integer", "severity"]
 # The optional numeric parameters each kind reads (rules/_kinds_*.py: rule.num(name, default)); an override may

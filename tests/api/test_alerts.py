@@ -10,7 +10,9 @@ import pytest
 from fastapi.testclient import TestClient
 from psycopg.types.json import Jsonb
 
+from api._app import create_app
 from tests.api.conftest import World
+from vigie.settings import Settings
 
 URL = "/api/v1/alerts"
 
@@ -180,3 +182,21 @@ def test_owner_and_device_see_no_alert(client: TestClient, world: World, role: s
 
 def test_no_token_is_401(client: TestClient, world: World) -> None:
     assert client.get(URL).status_code == 401
+
+
+def test_a_lowered_page_maximum_is_422_above_it(api_settings: Settings, world: World) -> None:
+    with TestClient(create_app(api_settings.model_copy(update={"api_page_max": 1}))) as small:
+        r = small.get(URL, headers=world.auth("admin"), params={"limit": 2})
+        assert r.status_code == 422
+        assert r.json()["detail"][0]["loc"] == ["query", "limit"]
+        ok = small.get(URL, headers=world.auth("admin"), params={"limit": 1})
+        assert (ok.status_code, len(ok.json()["items"]), ok.json()["total"]) == (200, 1, 2)
+
+
+def test_openapi_documents_the_page_ceiling_and_the_errors(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    op = spec["paths"]["/api/v1/alerts"]["get"]
+    limit = next(p for p in op["parameters"] if p["name"] == "limit")
+    assert limit["schema"]["maximum"] == 500
+    assert {"401", "403", "422"} <= set(op["responses"])
+    assert {"404", "409"} <= set(spec["paths"]["/api/v1/alerts/{alert_id}/acknowledge"]["post"]["responses"])
