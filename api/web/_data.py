@@ -1,7 +1,9 @@
 """What the web page reads from the database (sync psycopg, the request's transaction, parameterised SQL).
 
 Tenancy as in the API: every query takes the caller's clinic (``None`` for an admin, who sees every clinic), so a row
-of another clinic is simply not found. The API's data-access modules (``api/_store_*.py``) will take these over.
+of another clinic is simply not found. Drafts and owners' messages come from the API's own :mod:`api._store_drafts`;
+what is here is what the pages need beyond the API's stores (the triage list in one query, the alerts of a chart's
+period, the readings of a chart, the rule overrides).
 """
 
 from __future__ import annotations
@@ -56,26 +58,6 @@ class TriageRow:
     alerts: tuple[AlertRow, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class DraftRow:
-    """A recommendation draft."""
-
-    id: int
-    clinic_id: str
-    animal_id: str | None
-    animal_name: str
-    alert_ids: tuple[int, ...]
-    audience: str
-    language: str
-    status: str
-    body: str
-    final_body: str | None
-    created_at: datetime
-    decided_by: str | None
-    decided_at: datetime | None
-    reject_reason: str | None
-
-
 _ALERT_COLUMNS = (
     "al.id, al.clinic_id, al.animal_id, al.category, al.severity, al.status, al.window_start, al.window_end,"
     " al.explanation, al.opened_at, al.acknowledged_by, al.resolved_by"
@@ -83,10 +65,6 @@ _ALERT_COLUMNS = (
 _ANIMAL_COLUMNS = (
     "a.id, a.clinic_id, a.name, a.species, a.owner_id, coalesce(o.name, ''), c.name,"
     " coalesce(o.glucose_unit, c.glucose_unit)"
-)
-_DRAFT_COLUMNS = (
-    "d.id, d.clinic_id, d.animal_id, coalesce(a.name, ''), d.alert_ids, d.audience, d.language, d.status, d.body,"
-    " d.final_body, d.created_at, d.decided_by, d.decided_at, d.reject_reason"
 )
 
 
@@ -98,25 +76,6 @@ def _alert(r: Sequence[Any]) -> AlertRow:
 
 def _animal(r: Sequence[Any]) -> AnimalRow:
     return AnimalRow(str(r[0]), str(r[1]), str(r[2]), str(r[3]), r[4], str(r[5]), str(r[6]), str(r[7]))
-
-
-def _draft(r: Sequence[Any]) -> DraftRow:
-    return DraftRow(
-        int(r[0]),
-        str(r[1]),
-        r[2],
-        str(r[3]),
-        tuple(int(i) for i in r[4] or ()),
-        str(r[5]),
-        str(r[6]),
-        str(r[7]),
-        str(r[8]),
-        r[9],
-        r[10],
-        r[11],
-        r[12],
-        r[13],
-    )
 
 
 def clinic_glucose_unit(conn: Conn, clinic: str | None) -> str:
@@ -222,44 +181,6 @@ def alerts_by_id(conn: Conn, clinic: str, ids: Sequence[int]) -> list[AlertRow]:
             f"SELECT {_ALERT_COLUMNS} FROM alerts al WHERE al.id = ANY(%s) AND al.clinic_id = %s"  # noqa: S608
             " ORDER BY al.window_start",
             (list(ids), clinic),
-        )
-    ]
-
-
-def drafts(conn: Conn, clinic: str | None, *, animal_id: str | None = None, limit: int = 200) -> list[DraftRow]:
-    """The clinic's pending drafts (of one animal when given), oldest first."""
-    return [
-        _draft(r)
-        for r in conn.execute(
-            f"SELECT {_DRAFT_COLUMNS} FROM drafts d LEFT JOIN animals a ON a.id = d.animal_id"  # noqa: S608
-            " WHERE d.status = 'pending' AND (%(clinic)s::text IS NULL OR d.clinic_id = %(clinic)s)"
-            " AND (%(animal)s::text IS NULL OR d.animal_id = %(animal)s)"
-            " ORDER BY d.created_at, d.id LIMIT %(limit)s",
-            {"clinic": clinic, "animal": animal_id, "limit": limit},
-        )
-    ]
-
-
-def draft(conn: Conn, clinic: str | None, draft_id: int) -> DraftRow | None:
-    """One draft of the clinic; None if unknown or another clinic's."""
-    row = conn.execute(
-        f"SELECT {_DRAFT_COLUMNS} FROM drafts d LEFT JOIN animals a ON a.id = d.animal_id"  # noqa: S608
-        " WHERE d.id = %(id)s AND (%(clinic)s::text IS NULL OR d.clinic_id = %(clinic)s)",
-        {"id": draft_id, "clinic": clinic},
-    ).fetchone()
-    return None if row is None else _draft(row)
-
-
-def owner_messages(conn: Conn, clinic: str, owner: str, limit: int = 100) -> list[DraftRow]:
-    """Approved messages (final text only) about the animals of ``owner``, newest first."""
-    return [
-        _draft(r)
-        for r in conn.execute(
-            f"SELECT {_DRAFT_COLUMNS} FROM drafts d"  # noqa: S608
-            " JOIN animals a ON a.id = d.animal_id AND a.clinic_id = d.clinic_id"
-            " WHERE d.clinic_id = %s AND a.owner_id = %s AND d.status IN ('approved', 'edited')"
-            " ORDER BY d.decided_at DESC, d.id DESC LIMIT %s",
-            (clinic, owner, limit),
         )
     ]
 

@@ -17,7 +17,7 @@ from fastapi import Depends, Request
 from fastapi.routing import APIRoute
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from api._accounts import Principal, Role, authenticate
+from api._accounts import Conn, Principal, Role, authenticate
 from api._deps import AppSettings, Db
 from api._errors import AuthError
 from api.web import _i18n
@@ -32,6 +32,7 @@ from api.web._security import (
     tokens_match,
 )
 from api.web._static import versions
+from vigie.settings import Settings
 
 _env = jinja2.Environment(
     loader=jinja2.PackageLoader("api.web", "templates"),
@@ -71,8 +72,8 @@ class Ctx:
     """One request of the web page: the caller (None before login), the language, the CSRF token."""
 
     request: Request
-    conn: Any
-    settings: Any
+    conn: Conn
+    settings: Settings
     user: Principal | None
     lang: str
     csrf: str
@@ -90,7 +91,8 @@ class Ctx:
             path = self.request.url.path
             if self.request.url.query:
                 path += "?" + self.request.url.query
-            raise LoginRequired(path, expired=self.expired)
+            # after a form post whose session had ended, come back to the start page rather than to the post's URL
+            raise LoginRequired(path if self.request.method == "GET" else "/", expired=self.expired)
         if self.user.role not in roles:
             raise PageError(403, "error.403", lang=self.lang)
         return self.user

@@ -15,10 +15,12 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Query
 from starlette.responses import RedirectResponse, Response
 
+from api import _store_drafts as store
 from api._accounts import Principal, RateLimitedError, login, revoke_token
 from api._deps import clinic_filter
 from api._errors import AuthError
 from api._routes_auth import client_address
+from api._store_drafts import DraftFilter, DraftRow
 from api.web import _charts, _data
 from api.web._i18n import LANGUAGES, language_of
 from api.web._render import OWNER_PAGES, VET_ACTIONS, VET_PAGES, Ctx, Page, WebRoute, render
@@ -41,6 +43,14 @@ from rules._vet import acknowledge, approve, reject, resolve
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
 
 YEAR_S = 365 * 24 * 3600
+PAGE_MAX = 200
+
+
+def pending(animal: str | None = None) -> DraftFilter:
+    """Pending drafts (of one animal)."""
+    return DraftFilter(status=("pending",), animal=animal)
+
+
 Csrf = Annotated[str, Form(alias="csrf_token")]
 
 
@@ -229,7 +239,7 @@ def get_patient(
         units=["mg/dL", "mmol/L", "g/L"],
         glucose=animal.species in _charts.GLUCOSE_SPECIES,
         alerts=alerts,
-        drafts=_data.drafts(ctx.conn, clinic_filter(user), animal_id=animal.id),
+        drafts=store.list_drafts(ctx.conn, clinic_filter(user), pending(animal.id), limit=50)[0],
         last=_data.last_reading(ctx.conn, animal),
         can_act=user.role in VET_ACTIONS,
         done=ctx.request.query_params.get("done", ""),
@@ -295,12 +305,11 @@ def post_resolve(
 def get_drafts(ctx: Page) -> Response:
     """The clinic's drafts waiting for a vet."""
     user = ctx.require(VET_PAGES)
-    return render(ctx, "drafts.html", drafts=_data.drafts(ctx.conn, clinic_filter(user)))
+    drafts, total = store.list_drafts(ctx.conn, clinic_filter(user), pending(), limit=PAGE_MAX)
+    return render(ctx, "drafts.html", drafts=drafts, total=total)
 
 
-def _draft_page(
-    ctx: Ctx, draft: _data.DraftRow, *, status: int = 200, error: str = "", text: str | None = None
-) -> Response:
+def _draft_page(ctx: Ctx, draft: DraftRow, *, status: int = 200, error: str = "", text: str | None = None) -> Response:
     user = ctx.require(VET_PAGES)
     return render(
         ctx,
@@ -315,9 +324,9 @@ def _draft_page(
     )
 
 
-def _draft_of(ctx: Ctx, draft_id: int) -> tuple[Principal, _data.DraftRow]:
+def _draft_of(ctx: Ctx, draft_id: int) -> tuple[Principal, DraftRow]:
     user = ctx.require(VET_PAGES)
-    draft = _data.draft(ctx.conn, clinic_filter(user), draft_id)
+    draft = store.get_draft(ctx.conn, clinic_filter(user), draft_id)
     if draft is None:
         raise ctx.fail(404, "error.404")
     return user, draft
@@ -330,7 +339,7 @@ def get_draft(ctx: Page, draft_id: int) -> Response:
     return _draft_page(ctx, draft)
 
 
-def _acting_on(ctx: Ctx, draft_id: int, csrf: str) -> tuple[Principal, _data.DraftRow]:
+def _acting_on(ctx: Ctx, draft_id: int, csrf: str) -> tuple[Principal, DraftRow]:
     user, draft = _draft_of(ctx, draft_id)
     ctx.check_csrf(csrf)
     if user.role not in VET_ACTIONS:
@@ -392,6 +401,6 @@ def get_messages(ctx: Page) -> Response:
     messages = (
         []
         if user.clinic_id is None or user.owner_id is None
-        else _data.owner_messages(ctx.conn, user.clinic_id, user.owner_id)
+        else store.list_messages(ctx.conn, user.clinic_id, owner=user.owner_id, limit=PAGE_MAX)[0]
     )
     return render(ctx, "messages.html", messages=messages)

@@ -7,11 +7,15 @@ listening before its thread starts, so the browser's first request waits in the 
 
 from __future__ import annotations
 
+import asyncio
+import email
+import email.policy
 import math
 import re
 import socket
 import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -20,12 +24,17 @@ from typing import Any
 import psycopg
 import pytest
 import uvicorn
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope, Session
 from fastapi.testclient import TestClient
 from playwright.sync_api import Browser, Playwright, sync_playwright
+from pydantic import SecretStr
 
 from api._app import create_app
+from api._delivery import DeliveryStats, run_delivery
 from tests.api.conftest import PASSWORD, World, api_settings, world
 from vigie import registry
+from vigie.net import free_port
 from vigie.settings import Settings
 
 __all__ = ["PASSWORD", "World", "api_settings", "world"]
@@ -173,3 +182,41 @@ def screenshots() -> Path:
     """Where the browser tests save a screenshot of each page."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     return SCREENSHOTS
+
+
+class MailSink:
+    """A real SMTP server (aiosmtpd, its own thread) that keeps what it receives: (recipients, parsed message)."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.received: list[tuple[list[str], email.message.EmailMessage]] = []
+        self.controller = Controller(self, hostname="127.0.0.1", port=self.port, enable_SMTPUTF8=True)
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802 - aiosmtpd hook
+        """Keep the message."""
+        del server, session
+        raw = envelope.original_content or envelope.content or b""
+        data = raw if isinstance(raw, bytes) else raw.encode()
+        message = email.message_from_bytes(data, policy=email.policy.default)
+        assert isinstance(message, email.message.EmailMessage)
+        self.received.append(([str(r) for r in envelope.rcpt_tos], message))
+        return "250 OK"
+
+
+@pytest.fixture
+def mail_sink() -> Iterator[MailSink]:
+    """An SMTP server on a free loopback port for this test."""
+    sink = MailSink()
+    sink.controller.start()  # returns once the server answers
+    yield sink
+    sink.controller.stop()
+
+
+def deliver_once(settings: Settings, sink: MailSink) -> DeliveryStats:
+    """Run the delivery worker once (what ``vigie deliver --once`` does) against ``sink``; in its own thread, since
+    Playwright's sync API owns this thread's event loop."""
+    delivery = settings.model_copy(
+        update={"smtp_url": SecretStr(f"smtp://127.0.0.1:{sink.port}"), "delivery_timeout_s": 5.0}
+    )
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, run_delivery(delivery, stop=asyncio.Event(), once=True)).result(timeout=120)

@@ -1,7 +1,8 @@
 """The web page in a real browser: Debian's Chromium driven by Playwright against the app served by uvicorn.
 
 Scenario: log in, triage list, patient chart (plotly's SVG with the expected traces and shaded thresholds), approve a
-draft with an edit, the outbox row queued with the final text, the owner reads it. Then the same pages at 390 px
+draft with an edit, the outbox row queued with the final text, the delivery worker run once against a real SMTP server
+(aiosmtpd) delivers it, the owner reads it on their page. Then the same pages at 390 px
 wide and in English. A screenshot of each page goes to ``test-artifacts/screenshots/``. Waiting is Playwright's own
 (auto-waiting locators and ``expect`` with timeouts): no sleeps.
 """
@@ -15,7 +16,8 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
-from tests.web.conftest import PASSWORD, LiveServer, WebWorld
+from tests.web.conftest import PASSWORD, LiveServer, MailSink, WebWorld, deliver_once
+from vigie.settings import Settings
 
 TIMEOUT_MS = 20_000
 
@@ -59,8 +61,14 @@ def _no_horizontal_scroll(page: Page, width: int) -> None:
     assert scroll <= width, f"the page is {scroll} px wide in a {width} px window"
 
 
-def test_vet_approves_a_draft_and_the_owner_reads_it(
-    live_server: LiveServer, web_world: WebWorld, context: BrowserContext, screenshots: Path, db: Any
+def test_vet_approves_a_draft_and_the_owner_receives_it(
+    live_server: LiveServer,
+    web_world: WebWorld,
+    context: BrowserContext,
+    screenshots: Path,
+    db: Any,
+    api_settings: Settings,
+    mail_sink: MailSink,
 ) -> None:
     page = context.new_page()
     console = Console(page)
@@ -128,6 +136,21 @@ def test_vet_approves_a_draft_and_the_owner_reads_it(
     # the owner's delivery: exactly one outbox row, queued, with the final text
     outbox = db.execute("SELECT draft_id, recipient, status, body FROM outbox").fetchall()
     assert outbox == [(a.draft, "owner-a@example.org", "queued", f"{final_text}\nValidé par : Dr A")]
+    expect(page.locator("#delivery-status")).to_contain_text("en file d'envoi")
+
+    # the delivery worker, once, against a real SMTP server: the owner's email arrives with the final text
+    stats = deliver_once(api_settings, mail_sink)
+    assert stats.sent == 1
+    assert len(mail_sink.received) == 1
+    recipients, mail = mail_sink.received[0]
+    assert recipients == ["owner-a@example.org"]
+    plain = mail.get_body(("plain",))
+    assert plain is not None
+    assert f"{final_text}\nValidé par : Dr A" in plain.get_content().replace("\r\n", "\n")
+    assert db.execute("SELECT status FROM outbox WHERE draft_id = %s", (a.draft,)).fetchone() == ("sent",)
+    page.reload()
+    expect(page.locator("#delivery-status")).to_contain_text("envoyé")
+    page.screenshot(path=screenshots / "07b-draft-delivered.png", full_page=True)
 
     # the owner logs in and reads it
     page.get_by_role("button", name="Se déconnecter").click()

@@ -418,3 +418,13 @@ def test_pages_carry_security_headers_and_stay_out_of_the_openapi_document(
     assert r.headers["cache-control"] == "no-store"
     paths = client.get("/openapi.json").json()["paths"]
     assert not [p for p in paths if not p.startswith("/api/")]
+
+
+def test_an_ended_session_sends_back_to_the_login_form(client: TestClient, web_world: WebWorld, db: Any) -> None:
+    csrf = log_in(client, "vet-a")
+    db.execute("UPDATE api_tokens SET revoked_at = now() WHERE kind = 'session'")
+    r = client.post(f"/drafts/{web_world.a.draft}/approve", data={"csrf_token": csrf, "action": "approve"})
+    assert r.status_code == 303
+    assert r.headers["location"] == "/login?next=/&expired=1"
+    assert "Votre session a expiré" in html.unescape(client.get(r.headers["location"]).text)
+    assert db.execute("SELECT status FROM drafts WHERE id = %s", (web_world.a.draft,)).fetchone() == ("pending",)
