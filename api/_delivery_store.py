@@ -264,10 +264,22 @@ def delivery_status(
 
 
 def requeue(conn: Conn, outbox_id: int, actor: str) -> bool:
-    """Queue a failed message again (attempts start over); False if it is not failed."""
+    """Queue a failed message again; False if it is not failed.
+
+    Attempts start over, and the channels are chosen again at the next attempt, from the owner's address and webhook
+    as they are now (a clinic that fixed a missing address retries the message); a channel that already succeeded
+    is not sent again.
+    """
     row = conn.execute(
-        "UPDATE outbox SET status = 'queued', attempts = 0, next_attempt_at = now(), claimed_by = NULL"
-        " WHERE id = %s AND status = 'failed' RETURNING draft_id, clinic_id, last_error",
+        """
+        UPDATE outbox o SET status = 'queued', attempts = 0, next_attempt_at = now(), claimed_by = NULL,
+            channels = NULL, webhook_url = NULL,
+            recipient = CASE WHEN o.email_sent_at IS NOT NULL THEN o.recipient ELSE coalesce(
+                (SELECT ow.email FROM drafts d JOIN animals a ON a.id = d.animal_id
+                 JOIN owners ow ON ow.id = a.owner_id WHERE d.id = o.draft_id), o.recipient) END
+        WHERE o.id = %s AND o.status = 'failed'
+        RETURNING o.draft_id, o.clinic_id, o.last_error
+        """,
         (outbox_id,),
     ).fetchone()
     if row is None:
