@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
+from api._accounts import add_user, issue_token
 from tests.api.conftest import World
 
 URL = "/api/v1/messages"
@@ -115,3 +117,15 @@ def test_pagination(client: TestClient, world: World, messages: dict[str, int]) 
 def test_device_reads_nothing(client: TestClient, world: World, messages: dict[str, int]) -> None:
     assert client.get(URL, headers=world.auth("device")).status_code == 403
     assert client.get(f"{URL}/{messages['edited']}", headers=world.auth("device")).status_code == 403
+
+
+def test_a_farm_account_reads_its_herds_messages(
+    client: TestClient, world: World, db: psycopg.Connection[Any], messages: dict[str, int]
+) -> None:
+    add_user(db, "farmer-a", role="owner", owner=world.a.farm)
+    token = issue_token(db, "farmer-a", ttl=timedelta(hours=1)).token
+    r = client.get(URL, headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 200, r.text
+    assert [m["id"] for m in r.json()["items"]] == [messages["cow"]]
+    assert r.json()["items"][0]["body"] == "Pour le troupeau : traite à surveiller.\nValidé par : Dr A"
+    assert client.get(f"{URL}/{messages['edited']}", headers={"Authorization": f"Bearer {token}"}).status_code == 404
