@@ -62,6 +62,7 @@ log = logging.getLogger(__name__)
 CHANNEL = "vigie_outbox"
 LISTEN_RENEW_S = 30.0  # the listener re-checks its connection this often
 DB_RETRY_MAX_S = 10.0
+DB_TIMEOUT_S = 15.0  # bound of every database round of the worker (a partition without reset must not hang it)
 
 
 @dataclass
@@ -121,7 +122,7 @@ class DeliveryWorker:
     async def run_batch(self) -> int:
         """Claim one batch of due messages, send them and record the outcomes; how many were claimed."""
         max_attempts = self.settings.delivery_max_attempts
-        async with self._db_lock:
+        async with self._db_lock, asyncio.timeout(DB_TIMEOUT_S):
             conn = await self._db()
             expired = await store.expire_exhausted(conn, max_attempts=max_attempts)
             if expired:
@@ -146,9 +147,9 @@ class DeliveryWorker:
     async def _deliver(self, msg: Message) -> None:
         outcome = await self._send(msg)
         try:
-            async with self._db_lock:
+            async with self._db_lock, asyncio.timeout(DB_TIMEOUT_S):
                 kept = await store.record(await self._db(), msg, outcome, worker=self.worker_id)
-        except psycopg.Error as exc:
+        except (psycopg.Error, TimeoutError) as exc:
             # the row stays 'sending' until its lease ends, then is claimed again (at least once)
             log.warning("outbox %d: outcome not recorded (%s); it will be retried after its lease", msg.outbox_id, exc)
             await self._close_db()
@@ -227,7 +228,7 @@ class DeliveryWorker:
 
     async def next_due_in(self) -> float | None:
         """Seconds until a message is due, None if none waits."""
-        async with self._db_lock:
+        async with self._db_lock, asyncio.timeout(DB_TIMEOUT_S):
             return await store.seconds_until_due(await self._db(), max_attempts=self.settings.delivery_max_attempts)
 
     # --- loops ------------------------------------------------------------------------------------------------
@@ -246,8 +247,9 @@ class DeliveryWorker:
                     while not stop.is_set():
                         async for _ in conn.notifies(timeout=LISTEN_RENEW_S):
                             self.wake.set()
-                        await conn.execute("SELECT 1")  # notices a dead connection
-            except psycopg.OperationalError as exc:
+                        async with asyncio.timeout(DB_TIMEOUT_S):
+                            await conn.execute("SELECT 1")  # notices a dead connection
+            except (psycopg.OperationalError, TimeoutError) as exc:
                 failures += 1
                 delay = backoff(failures, base=0.5, cap=DB_RETRY_MAX_S)
                 log.warning(
@@ -272,7 +274,7 @@ class DeliveryWorker:
                     return
                 due = await self.next_due_in()
                 failures = 0
-            except psycopg.OperationalError as exc:
+            except (psycopg.OperationalError, TimeoutError) as exc:  # TimeoutError: DB_TIMEOUT_S without an answer
                 failures += 1
                 await self._close_db()
                 delay = backoff(failures, base=0.5, cap=DB_RETRY_MAX_S)
