@@ -74,7 +74,7 @@ def threshold(frame: pd.DataFrame, rule: Rule, ctx: AnimalContext, now: datetime
         clear_points=int(rule.num("clear_points", 1)),
         max_gap=timedelta(minutes=rule.num("max_gap_min", 60)),
         keep=[not c for c in cleared],
-        instant=[bool(x) for x in predicted],
+        instant=_sustained(times, predicted, timedelta(minutes=rule.num("predict_hold_min", 0))),
     )
     out = []
     for r in found:
@@ -123,6 +123,17 @@ def threshold(frame: pd.DataFrame, rule: Rule, ctx: AnimalContext, now: datetime
             en += " CGM sensor value: confirm with a glucometer."
         out.append(_episode(rule, severity, times[r.onset], times[r.confirm], _end(times, r.end), evidence, fr, en))
         out[-1] = _with_device(out[-1], device_of(frame, metric))
+    return out
+
+
+def _sustained(times: list[datetime], flags: npt.NDArray[np.bool_], hold: timedelta) -> list[bool]:
+    """Points of ``flags`` whose streak of flagged points has lasted ``hold`` (a projection that holds, not one noisy
+    slope)."""
+    out: list[bool] = []
+    since: datetime | None = None
+    for t, flag in zip(times, flags, strict=True):
+        since = (since or t) if flag else None
+        out.append(bool(flag) and since is not None and t - since >= hold)
     return out
 
 

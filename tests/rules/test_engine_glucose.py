@@ -171,3 +171,12 @@ def test_on_a_15_minute_sensor_the_early_warning_uses_the_last_three_readings() 
     # a slow fall to the same single low is not projected: the persistence rule (2 readings < 60) stands
     slow = [120.0, 110.0, 100.0, 90.0, 55.0, 90.0, 150.0, 180.0, 180.0, 180.0]
     assert evaluate(_hypo_series(slow, step=15.0), ctx(), only("dog", "hypoglycemia"), T0 + timedelta(hours=3)) == []
+
+
+def test_a_projection_must_hold_5_minutes_before_it_warns() -> None:
+    # a 1-min CGM dips at 6 mg/dL/min for 7 minutes (to 88) and comes back: projected < 60 for only a few minutes
+    dip = [130.0] * 15 + [130.0 - 6.0 * i for i in range(1, 8)] + [88.0 + 8.0 * i for i in range(1, 6)] + [130.0] * 40
+    series = frame("glucose", every(T0, 1, len(dip)), dip)
+    now = T0 + timedelta(hours=1)
+    assert len(evaluate(series, ctx(), only("dog", "hypoglycemia", predict_hold_min=0.0), now)) == 1
+    assert evaluate(series, ctx(), only("dog", "hypoglycemia"), now) == []
