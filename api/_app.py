@@ -9,13 +9,17 @@ from __future__ import annotations
 
 import importlib
 import logging
+import math
 import pkgutil
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 import anyio.to_thread
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
 from psycopg_pool import ConnectionPool
 
 from api._limits import BodyLimit
@@ -35,6 +39,23 @@ def _routers() -> list[APIRouter]:
         module = importlib.import_module(f"api.{name}")
         found.append(module.router)
     return found
+
+
+def _json_safe(value: object) -> object:
+    """NaN and infinities (which JSON cannot carry) as text, anywhere in ``value``."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    """FastAPI's 422, but one that can show a refused NaN (its default handler fails on it with a 500)."""
+    assert isinstance(exc, RequestValidationError)  # noqa: S101 - registered for this class only
+    return JSONResponse(status_code=422, content={"detail": _json_safe(jsonable_encoder(exc.errors()))})
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -60,6 +81,7 @@ def create_app(settings: Settings) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.add_exception_handler(RequestValidationError, _validation_error)
     for router in _routers():
         app.include_router(router)
     app.add_middleware(BodyLimit, max_bytes=settings.api_max_body_bytes)
