@@ -56,6 +56,58 @@ def _chart_ready(page: Page) -> None:
     expect(page.locator("#chart svg.main-svg").first).to_be_visible()
 
 
+# WCAG 2.1 basics checked in the page itself: one h1, a language, every control and link named, and the contrast of
+# every piece of HTML text against its effective background (4.5:1, or 3:1 for large text). The chart's SVG is left
+# to plotly (its legend and axes use the colours the server chose, checked by the same ratios in _charts.COLOURS).
+A11Y_SCRIPT = """() => {
+  const problems = [];
+  if (!document.documentElement.lang) problems.push("no lang attribute");
+  if (document.querySelectorAll("h1").length !== 1) problems.push("not exactly one h1");
+  for (const el of document.querySelectorAll("input:not([type=hidden]), select, textarea, button")) {
+    const named = (el.labels && el.labels.length) || el.getAttribute("aria-label") || el.textContent.trim();
+    if (!named) problems.push("unlabelled control " + el.outerHTML.slice(0, 80));
+  }
+  for (const a of document.querySelectorAll("a")) {
+    if (!a.textContent.trim() && !a.getAttribute("aria-label")) problems.push("empty link " + a.outerHTML.slice(0, 80));
+  }
+  const rgb = (s) => {
+    const m = s.match(/rgba?\\(([^)]+)\\)/);
+    if (!m) return null;
+    const p = m[1].split(",").map(parseFloat);
+    return { r: p[0], g: p[1], b: p[2], a: p.length > 3 ? p[3] : 1 };
+  };
+  const lum = (c) => {
+    const f = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); };
+    return 0.2126 * f(c.r) + 0.7152 * f(c.g) + 0.0722 * f(c.b);
+  };
+  const background = (el) => {
+    for (let e = el; e; e = e.parentElement) {
+      const c = rgb(getComputedStyle(e).backgroundColor);
+      if (c && c.a > 0.5) return c;
+    }
+    return { r: 255, g: 255, b: 255, a: 1 };
+  };
+  for (const el of document.body.querySelectorAll("*")) {
+    if (el.closest("svg") || el.closest("#chart")) continue;
+    if (![...el.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim())) continue;
+    const st = getComputedStyle(el);
+    const box = el.getBoundingClientRect();
+    if (st.visibility === "hidden" || st.display === "none" || box.width === 0 || box.height === 0) continue;
+    const l1 = lum(rgb(st.color)), l2 = lum(background(el));
+    const ratio = (Math.max(l1, l2) + 0.05) / (Math.min(l1, l2) + 0.05);
+    const size = parseFloat(st.fontSize), bold = parseInt(st.fontWeight, 10) >= 700;
+    const needed = size >= 24 || (size >= 18.66 && bold) ? 3 : 4.5;
+    if (ratio < needed) problems.push(`contrast ${ratio.toFixed(2)} < ${needed}: ${el.textContent.trim().slice(0, 40)}`);
+  }
+  return problems;
+}"""
+
+
+def _accessible(page: Page) -> None:
+    problems = page.evaluate(A11Y_SCRIPT)
+    assert problems == [], f"{page.url}: {problems}"
+
+
 def _no_horizontal_scroll(page: Page, width: int) -> None:
     scroll = page.evaluate("document.documentElement.scrollWidth")
     assert scroll <= width, f"the page is {scroll} px wide in a {width} px window"
@@ -78,6 +130,7 @@ def test_vet_approves_a_draft_and_the_owner_receives_it(
     page.goto(f"{live_server.url}/triage")
     expect(page).to_have_url(f"{live_server.url}/login?next=/triage")
     expect(page.get_by_role("heading", name="Connexion")).to_be_visible()
+    _accessible(page)
     page.screenshot(path=screenshots / "01-login.png", full_page=True)
     _log_in(page, "vet-a")
 
@@ -90,6 +143,7 @@ def test_vet_approves_a_draft_and_the_owner_receives_it(
     expect(rows.nth(0)).to_contain_text("Urgent")
     expect(rows.nth(0)).to_contain_text("Hypoglycémie")
     expect(page.locator("tr[data-animal='horse-a']")).to_contain_text("données anciennes")
+    _accessible(page)
     page.screenshot(path=screenshots / "02-triage.png", full_page=True)
 
     # patient: plotly's SVG with the glucose line, insulin and meal markers, thresholds and the alert window shaded
@@ -105,6 +159,7 @@ def test_vet_approves_a_draft_and_the_owner_receives_it(
     assert page.locator("#chart .shapelayer path").count() >= 5
     expect(page.locator("#glucose-report")).to_contain_text("Temps dans la cible")
     expect(page.locator("#cycles tbody tr")).to_have_count(2)
+    _accessible(page)
     page.screenshot(path=screenshots / "03-patient.png", full_page=True)
 
     # the glucose unit and the period are the vet's choice
@@ -115,22 +170,26 @@ def test_vet_approves_a_draft_and_the_owner_receives_it(
     _chart_ready(page)
     expect(legend.filter(has_text="Glycémie (mmol/L)")).to_have_count(1)
     expect(legend.filter(has_text="Hypoglycémie < 3,3")).to_have_count(1)
+    _accessible(page)
     page.screenshot(path=screenshots / "04-patient-6h-mmol.png", full_page=True)
 
     # the draft: edit, then approve
     page.get_by_role("link", name="Messages à valider").click()
     expect(page.get_by_role("heading", name="Messages à valider", level=1)).to_be_visible()
+    _accessible(page)
     page.screenshot(path=screenshots / "05-drafts.png", full_page=True)
     page.locator(f"tr[data-draft='{a.draft}']").get_by_role("link").click()
     expect(page).to_have_url(f"{live_server.url}/drafts/{a.draft}")
     box = page.get_by_label("Texte du message")
     expect(box).to_have_value("Draft for cat-a: glucose was low.")
+    _accessible(page)
     page.screenshot(path=screenshots / "06-draft.png", full_page=True)
     final_text = "Bonjour,\nla glycémie de Minou a été basse ce matin. Donnez-lui son repas et rappelez-nous."
     box.fill(final_text)
     page.get_by_role("button", name="Valider avec mes modifications").click()
     expect(page.locator("#draft-done")).to_contain_text("Message validé")
     expect(page.locator("#final-body")).to_have_text(f"{final_text}\nValidé par : Dr A")
+    _accessible(page)
     page.screenshot(path=screenshots / "07-draft-approved.png", full_page=True)
 
     # the owner's delivery: exactly one outbox row, queued, with the final text
@@ -150,6 +209,7 @@ def test_vet_approves_a_draft_and_the_owner_receives_it(
     assert db.execute("SELECT status FROM outbox WHERE draft_id = %s", (a.draft,)).fetchone() == ("sent",)
     page.reload()
     expect(page.locator("#delivery-status")).to_contain_text("envoyé")
+    _accessible(page)
     page.screenshot(path=screenshots / "07b-draft-delivered.png", full_page=True)
 
     # the owner logs in and reads it
@@ -160,6 +220,7 @@ def test_vet_approves_a_draft_and_the_owner_receives_it(
     expect(page.locator(f"article[data-draft='{a.draft}'] .message-body")).to_have_text(
         f"{final_text}\nValidé par : Dr A"
     )
+    _accessible(page)
     page.screenshot(path=screenshots / "08-owner-messages.png", full_page=True)
     assert console.errors == []
     page.goto(f"{live_server.url}/triage")  # not for owners
@@ -185,6 +246,7 @@ def test_phone_width_and_english(
         page.get_by_role("button", name="Changer").click()
         expect(page.get_by_role("heading", name="Patients to review", level=1)).to_be_visible()
         _no_horizontal_scroll(page, 390)
+        _accessible(page)
         page.screenshot(path=screenshots / "m1-triage-390.png", full_page=True)
 
         page.get_by_role("link", name="Minou a").click()
@@ -195,6 +257,7 @@ def test_phone_width_and_english(
         assert box is not None
         assert box["width"] <= 390
         _no_horizontal_scroll(page, 390)
+        _accessible(page)
         page.screenshot(path=screenshots / "m2-patient-390.png", full_page=True)
 
         page.goto(f"{live_server.url}/patients/horse-a?range=3d")
@@ -202,6 +265,7 @@ def test_phone_width_and_english(
         expect(page.locator("#chart .barlayer .trace")).to_have_count(1)
         expect(page.get_by_role("heading", name="Daily intake")).to_be_visible()
         _no_horizontal_scroll(page, 390)
+        _accessible(page)
         page.screenshot(path=screenshots / "m3-horse-390.png", full_page=True)
 
         page.goto(f"{live_server.url}/drafts/{web_world.a.draft}")
@@ -211,6 +275,7 @@ def test_phone_width_and_english(
         expect(page).to_have_url(f"{live_server.url}/drafts/{web_world.a.draft}")
         assert page.get_by_label("Reason for rejecting (required)").evaluate("el => el.validity.valueMissing")
         _no_horizontal_scroll(page, 390)
+        _accessible(page)
         page.screenshot(path=screenshots / "m4-draft-390.png", full_page=True)
         assert console.errors == []
     finally:

@@ -428,3 +428,13 @@ def test_an_ended_session_sends_back_to_the_login_form(client: TestClient, web_w
     assert r.headers["location"] == "/login?next=/&expired=1"
     assert "Votre session a expiré" in html.unescape(client.get(r.headers["location"]).text)
     assert db.execute("SELECT status FROM drafts WHERE id = %s", (web_world.a.draft,)).fetchone() == ("pending",)
+
+
+def test_admin_sees_every_clinic(client: TestClient, web_world: WebWorld) -> None:
+    log_in(client, "root-admin")
+    page = html.unescape(client.get("/triage").text)
+    assert "Minou a" in page
+    assert "Minou b" in page
+    assert "Clinic B" in page  # the clinic column appears for an admin only
+    assert client.get(f"/patients/{web_world.b.cat}").status_code == 200
+    assert client.get(f"/drafts/{web_world.b.draft}").status_code == 200
