@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
@@ -67,8 +68,20 @@ def backoff(attempt: int, *, base: float, cap: float, rng: random.Random | None 
     return ceiling / 2.0 + draw
 
 
-def subject_for(language: str, clinic_name: str, animal_name: str | None) -> str:
-    """The message's subject in the owner's language."""
+_SUBJECT_LINE = re.compile(r"^\s*(?:Objet|Subject)\s*:\s*(\S.*)$", re.IGNORECASE)
+
+
+def subject_for(language: str, clinic_name: str, animal_name: str | None, body: str = "") -> str:
+    """The message's subject in the owner's language.
+
+    The drafts start with their own subject line (« Objet : Rex — À traiter aujourd'hui », "Subject: …"), as the
+    vet approved it: it becomes the email's subject after the clinic's name. Otherwise a generic subject.
+    """
+    sep = " : " if language == "fr" else ": "
+    first = next((line for line in body.splitlines() if line.strip()), "")
+    match = _SUBJECT_LINE.match(first)
+    if match:
+        return f"{clinic_name}{sep}{match[1].strip()}"
     if language == "fr":
         about = f" au sujet de {animal_name}" if animal_name else ""
         return f"{clinic_name} : un message de votre vétérinaire{about}"

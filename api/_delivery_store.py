@@ -105,7 +105,9 @@ async def claim(conn: AsyncConn, *, worker: str, limit: int, lease_s: float, max
                     c for c, on in zip(CHANNELS, (bool(r["recipient"]), bool(r["webhook_url"])), strict=True) if on
                 ]
                 r["channels"] = chans
-                r["subject"] = subject_for(r["language"], r["clinic_name"] or r["clinic_id"], r["animal_name"])
+                r["subject"] = subject_for(
+                    r["language"], r["clinic_name"] or r["clinic_id"], r["animal_name"], r["body"]
+                )
                 await conn.execute(
                     "UPDATE outbox SET channels = %s, subject = %s, webhook_url = %s WHERE id = %s",
                     (chans, r["subject"], r["webhook_url"], r["id"]),

@@ -86,6 +86,23 @@ async def test_english_owner_gets_english_subject(
     assert got.email.get_content().startswith("Rex had a low overnight.\nApproved by: Dr Lefèvre")
 
 
+async def test_the_drafts_subject_line_is_the_emails_subject(
+    dsettings: Settings,
+    smtp: SmtpServer,
+    seed: Callable[..., None],
+    new_draft: Callable[..., int],
+    approve: Callable[..., None],
+    db_dsn: str,
+) -> None:
+    seed()
+    draft = new_draft("Objet : Rex — À traiter aujourd'hui\n\nBonjour Claire Martin,\n\nRex a fait une hypoglycémie.")
+    approve(draft)
+    await run_delivery(dsettings, stop=asyncio.Event(), once=True)
+    [got] = smtp.messages
+    assert got.email["Subject"] == "Clinique du Parc : Rex — À traiter aujourd'hui"
+    assert got.email.get_content().rstrip("\n") == final_body(db_dsn, draft)  # the body keeps its first line
+
+
 async def test_webhook_signed_with_idempotency_key(
     dsettings: Settings,
     smtp: SmtpServer,
