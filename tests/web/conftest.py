@@ -91,6 +91,8 @@ def web_world(world: World, db_dsn: str) -> WebWorld:
         for hours, dose, meal in ((14, 2.0, 40.0), (2, 2.5, 45.0)):
             at = now - timedelta(hours=hours, minutes=1)
             rows += [(at, a.cat, "insulin_dose", a.cgm, dose), (at, a.cat, "meal", a.cgm, meal)]
+        for i in range(6, 42):  # three weeks of milkings of the cow (the world has the last 6), a Wood-like curve
+            rows.append((now - timedelta(hours=12 * i), a.cow, "milk_yield", a.robot, round(14.0 + 0.05 * (42 - i), 2)))
         registry.add_animal(conn, "horse-a", species="horse", clinic=a.id, owner=a.owner, name="Tornade")
         registry.add_device(conn, "feeder-a", kind="feeder", animal="horse-a")
         for h in range(9, 10 * 24, 3):

@@ -256,6 +256,8 @@ def test_horse_and_cow_pages(client: TestClient, web_world: WebWorld) -> None:
     assert cow.status_code == 200
     assert [t["name"] for t in _chart(cow.text)["traces"]] == ["Lait par traite (kg)"]
     assert "Production laitière" in cow.text
+    assert "Lait (kg/24 h)" in cow.text
+    assert "Courbe de lactation" in html.unescape(cow.text)
 
 
 def test_alert_acknowledge_and_resolve(client: TestClient, web_world: WebWorld, db: Any) -> None:
