@@ -160,3 +160,37 @@ def test_up_serves_the_page_logs_in_the_demo_users_and_delivers_mail(
     # every child stopped with it
     leftovers = subprocess.run(["pgrep", "-s", str(proc.pid)], capture_output=True, text=True, check=False).stdout
     assert leftovers.strip() == ""
+
+
+def test_demo_accounts_are_idempotent_and_get_fresh_passwords(db_dsn: str) -> None:
+    from api._accounts import add_user
+    from api._secrets import verify_password
+    from vigie.errors import VigieError
+    from vigie.up import prepare_demo
+
+    def hashes() -> dict[str, str]:
+        with psycopg.connect(db_dsn, autocommit=True) as db:
+            return {str(u): str(h) for u, h in db.execute("SELECT id, password_hash FROM users ORDER BY id")}
+
+    with psycopg.connect(db_dsn) as conn:
+        first = prepare_demo(conn, "default")
+    assert (first.clinic, first.owner, first.owner_email) == ("vet-parc", "martin", "martin@example.org")
+    before = hashes()
+    assert verify_password(first.vet_password, before["demo-vet"])
+    assert verify_password(first.owner_password, before["demo-owner"])
+    with psycopg.connect(db_dsn) as conn:
+        second = prepare_demo(conn, "default")
+    after = hashes()
+    assert sorted(after) == ["demo-owner", "demo-vet"]
+    assert verify_password(second.vet_password, after["demo-vet"])
+    assert not verify_password(first.vet_password, after["demo-vet"])
+    with psycopg.connect(db_dsn, autocommit=True) as db:
+        owners = db.execute("SELECT count(*), count(email) FROM owners").fetchone()
+        db.execute("DELETE FROM users WHERE id = 'demo-vet'")
+    assert owners is not None
+    assert owners[0] == owners[1] > 0  # every owner of the scenario has an address the mail sink receives
+    with psycopg.connect(db_dsn) as conn:
+        add_user(conn, "demo-vet", role="staff", clinic="vet-rural")
+        conn.commit()
+        with pytest.raises(VigieError, match="is not the demo vet"):
+            prepare_demo(conn, "default")

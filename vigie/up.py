@@ -133,8 +133,10 @@ def prepare_demo(conn: psycopg.Connection[tuple[object, ...]], scenario: str) ->
     pets = [o for o in spec.owners if o.kind == "owner"]
     if not pets:
         raise VigieError(f"scenario {spec.name} has no pet owner for the demo accounts")
-    first = next((a for a in (spec.animal(x.animal) for x in spec.anomalies) if a.owner), None)
-    owner = next((o for o in pets if first is not None and o.id == first.owner), pets[0])
+    # the pet owner of the first anomaly's animal (the alert a newcomer sees first), else the first pet owner
+    owners_of = {a.id: a.owner for a in spec.animals}
+    anomaly_owners = [owners_of.get(x.animal) for x in spec.anomalies]
+    owner = next((o for who in anomaly_owners for o in pets if o.id == who), pets[0])
     clinic = next(c for c in spec.clinics if c.id == owner.clinic)
     with conn.transaction():
         for c in spec.clinics:
