@@ -60,8 +60,8 @@ def backoff(attempt: int, *, base: float, cap: float, rng: random.Random | None 
     """Seconds to wait after failed attempt ``attempt`` (1-based): capped exponential with "equal jitter".
 
     The ceiling doubles per attempt (base, 2·base, 4·base, … up to ``cap``) and the delay is drawn uniformly in the
-    upper half of it, so that workers retrying together spread out while a delay never shrinks from one attempt to
-    the next.
+    upper half of it, so that workers retrying together spread out while, until the cap, each delay is at least the
+    previous one.
     """
     ceiling = min(cap, base * 2.0 ** max(0, attempt - 1))
     draw = (rng or random).uniform(0.0, ceiling / 2.0)
