@@ -276,13 +276,18 @@ def _overrides(conn: Conn, clinic_id: str, animal_id: str | None) -> list[Overri
     return [OverrideOut.model_validate(dict(zip(keys, r, strict=True))) for r in rows]
 
 
-def _effective(conn: Conn, ruleset: RuleSet, ctx: AnimalContext) -> EffectiveRulesOut:
+def _effective(conn: Conn, ruleset: RuleSet, ctx: AnimalContext, *, record: bool = False) -> EffectiveRulesOut:
+    """The animal's effective rules; ``record`` (after a change) also stores the new version, as the rules service
+    does when it evaluates the animal. A read writes nothing."""
     overrides = _overrides(conn, ctx.clinic_id, ctx.animal_id)
     layers = {
         "clinic": {o.rule_id: o.params for o in overrides if o.animal_id is None},
         "animal": {o.rule_id: o.params for o in overrides if o.animal_id is not None},
     }
-    rules = effective_rules(conn, ruleset, ctx)  # also records the version
+    if record:
+        rules = effective_rules(conn, ruleset, ctx)
+    else:  # the same layering as rules._store.effective_rules, without recording the version
+        rules = ruleset.for_animal(ctx.species, clinic=layers["clinic"], animal=layers["animal"])
 
     def origin(rule_id: str, name: str) -> Literal["default", "clinic", "animal"]:
         if name in layers["animal"].get(rule_id, {}):
@@ -390,7 +395,7 @@ def put_animal_override(
     ruleset = _ruleset(settings)
     params = check_params(_rules_named(ruleset, rule_id, ctx.species), body.params)
     set_override(conn, ctx.clinic_id, rule_id, params, by=caller.name, animal_id=ctx.animal_id, reason=body.reason)
-    return _effective(conn, ruleset, ctx)
+    return _effective(conn, ruleset, ctx, record=True)
 
 
 @router.delete(
@@ -405,7 +410,7 @@ def delete_animal_override(
     ctx = _animal(conn, caller, animal_id)
     if not delete_override(conn, ctx.clinic_id, rule_id, by=caller.name, animal_id=ctx.animal_id):
         raise not_found("override of rule", rule_id)
-    return _effective(conn, _ruleset(settings), ctx)
+    return _effective(conn, _ruleset(settings), ctx, record=True)
 
 
 @router.get("/clinics/{clinic_id}/rule-overrides", responses={404: {"description": "no such clinic for the caller"}})

@@ -33,7 +33,7 @@ def _rule(effective: dict[str, Any], rule_id: str) -> dict[str, Any]:
     return found
 
 
-def test_effective_rules_of_an_animal(client: TestClient, world: World) -> None:
+def test_effective_rules_of_an_animal(client: TestClient, world: World, db: psycopg.Connection[Any]) -> None:
     r = client.get(_rules_url(world.a.cat), headers=world.auth("staff"))
     assert r.status_code == 200, r.text
     eff = r.json()
@@ -49,6 +49,7 @@ def test_effective_rules_of_an_animal(client: TestClient, world: World) -> None:
     assert hypo["severity"] == {"value": "urgent", "origin": "default"}
     assert hypo["params"]["threshold"] == {"value": 60.0, "origin": "default"}
     assert "mastitis_ec" not in {x["id"] for x in eff["rules"]}  # a cat's rules only
+    assert db.execute("SELECT count(*) FROM rule_set_versions").fetchone() == (0,)  # a read writes nothing
     cow = client.get(_rules_url(world.a.cow), headers=world.auth("vet")).json()
     assert "mastitis_ec" in {x["id"] for x in cow["rules"]}
     assert cow["version"] != eff["version"]
