@@ -225,6 +225,7 @@ def glucose_view(
     chart = {
         **_layout(lang, start, end, name),
         "kind": "glucose",
+        "filename": f"vigie-{animal.name}",
         "y_range": [0, top * 1.08],
         "traces": [
             _series(name, glucose, "line", COLOURS["glucose"]),
@@ -291,6 +292,7 @@ def intake_view(
     chart = {
         **_layout(lang, start, end, translate(lang, "chart.forage")),
         "kind": "intake",
+        "filename": f"vigie-{animal.name}",
         "y2_title": translate(lang, "chart.water"),
         "traces": [
             _series(translate(lang, "chart.forage"), data["feed_intake"], "bar", COLOURS["forage"]),
@@ -342,6 +344,7 @@ def milk_view(
     chart = {
         **_layout(lang, start, end, translate(lang, "chart.milk")),
         "kind": "milk",
+        "filename": f"vigie-{animal.name}",
         "traces": [_series(translate(lang, "chart.milk"), data["milk_yield"], "markers", COLOURS["milk"])],
         "bands": [],
         "windows": _windows(lang, alerts, start, end),

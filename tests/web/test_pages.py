@@ -352,6 +352,12 @@ def test_user_text_is_escaped(client: TestClient, web_world: WebWorld, db: Any) 
         assert "<script>alert(1)" not in page, url
         assert "<img src=x" not in page, url
         assert "&lt;" in page
+    # the chart's JSON block cannot be closed early by a name, and reads back intact
+    name = "</script><script>alert(2)</script>"
+    db.execute("UPDATE animals SET name = %s WHERE id = %s", (name, a.cat))
+    page = client.get(f"/patients/{a.cat}").text
+    assert "<script>alert(2)" not in page
+    assert _chart(page)["filename"] == f"vigie-{name}"
 
 
 def test_french_and_english(client: TestClient, web_world: WebWorld) -> None:

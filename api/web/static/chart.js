@@ -84,7 +84,8 @@
         : { overlaying: "y", range: [0, 1], visible: false, fixedrange: true };
     }
     window.Plotly.newPlot(holder, d.traces.map(traceOf), layout, {
-      responsive: true, displaylogo: false, displayModeBar: !narrow, modeBarButtonsToRemove: ["lasso2d", "select2d"]
+      responsive: true, displaylogo: false, displayModeBar: !narrow, modeBarButtonsToRemove: ["lasso2d", "select2d"],
+      toImageButtonOptions: { filename: d.filename }
     }).then(function () { holder.setAttribute("data-ready", "1"); });
   }
 
