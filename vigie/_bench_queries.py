@@ -342,6 +342,8 @@ def dashboard_cases(conn: Conn) -> list[tuple[str, str, str]]:
                 continue
             exp = Expansion(_range(nq.time_from, dash.time_from, now), now, 3600, {"clinic": clinic})
             for v in dash.variables:  # as Grafana on load: single → first option, multi → all
+                if v.name == "clinic":  # the clinic this dashboard is about, not the first by name
+                    continue
                 if isinstance(v, CustomVariable):
                     exp.variables[v.name] = v.values[0]
                     continue
