@@ -225,6 +225,7 @@ def test_vet_approves_a_draft_and_the_owner_receives_it(
     assert console.errors == []
     page.goto(f"{live_server.url}/triage")  # not for owners
     expect(page.get_by_role("heading", name="Oups (403)")).to_be_visible()
+    page.screenshot(path=screenshots / "09-owner-forbidden.png", full_page=True)
 
 
 def test_phone_width_and_english(
