@@ -61,7 +61,8 @@ class SmtpServer:
     messages: list[Received] = field(default_factory=list)
     unknown: set[str] = field(default_factory=set)  # recipients refused with 550
     data_replies: deque[str] = field(default_factory=deque)  # answers to the next DATA commands instead of 250
-    connections: int = 0
+    data_commands: int = 0
+    hold: threading.Event | None = None  # when set: a message is stored, then the 250 waits for this event
     controller: Controller | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -77,12 +78,15 @@ class SmtpServer:
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802
         del server, session
         with self.lock:
-            self.connections += 1
+            self.data_commands += 1
             if self.data_replies:
                 return self.data_replies.popleft()
             self.messages.append(
                 Received(str(envelope.mail_from), list(envelope.rcpt_tos), envelope.original_content or b"")
             )
+        hold = self.hold
+        if hold is not None:
+            await asyncio.to_thread(hold.wait, 60)
         return "250 Message accepted"
 
     def start(self) -> None:
