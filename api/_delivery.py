@@ -74,7 +74,6 @@ class DeliveryStats:
     failed: int = 0  # messages given up
     lost_leases: int = 0  # outcomes not recorded because another worker had taken the row over
     channel_sends: dict[str, int] = field(default_factory=lambda: {"email": 0, "webhook": 0})
-    latencies_ms: list[float] = field(default_factory=list)  # approval (queued_at) is not known here: send time only
 
 
 class DeliveryWorker:
@@ -188,7 +187,6 @@ class DeliveryWorker:
                 continue
             ms = round((time.perf_counter() - started) * 1000, 1)
             sent[channel] = detail | {"ms": ms}
-            self.stats.latencies_ms.append(ms)
         retry_in: float | None = None
         if errors and not permanent and msg.attempt < self.settings.delivery_max_attempts:
             delay = backoff(
@@ -312,9 +310,7 @@ async def run_delivery(
     """Run a delivery worker until ``stop`` is set (or, with ``once``, until nothing is due now)."""
     async with DeliveryWorker(settings, worker_id=worker_id) as worker:
         if worker.secret is None:
-            log.warning(
-                "VIGIE_DELIVERY_WEBHOOK_SECRET is not set: webhook deliveries fail (and are retried) until it is"
-            )
+            log.info("VIGIE_DELIVERY_WEBHOOK_SECRET is not set: webhook deliveries fail (and are retried) until it is")
         log.info(
             "delivery worker %s: SMTP %s:%d, batch %d",
             worker.worker_id,
