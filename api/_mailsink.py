@@ -15,7 +15,6 @@ import os
 from datetime import UTC, datetime
 from email import message_from_bytes, policy
 from pathlib import Path
-from typing import Any
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
@@ -74,8 +73,8 @@ def _smtp_factory(handler: MailDirHandler, hostname: str) -> SMTP:
     return SMTP(handler, hostname=hostname, enable_SMTPUTF8=True, decode_data=False, data_size_limit=10 * 1024 * 1024)
 
 
-async def run_mailsink(host: str, port: int, directory: Path, *, stop: asyncio.Event, ready: Any = None) -> int:
-    """Serve until ``stop`` is set; the number of messages stored. ``ready(port)`` is called once listening."""
+async def run_mailsink(host: str, port: int, directory: Path, *, stop: asyncio.Event) -> int:
+    """Serve until ``stop`` is set; the number of messages stored."""
     logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd logs every SMTP command at INFO
     await asyncio.to_thread(directory.mkdir, parents=True, exist_ok=True)
     handler = MailDirHandler(directory)
@@ -83,8 +82,6 @@ async def run_mailsink(host: str, port: int, directory: Path, *, stop: asyncio.E
     server = await loop.create_server(lambda: _smtp_factory(handler, "vigie-mailsink"), host=host, port=port)
     bound = server.sockets[0].getsockname()[1]
     log.info("mail sink listening on %s:%d, writing to %s", host, bound, directory)
-    if ready is not None:
-        ready(bound)
     async with server:  # closes the listener on the way out
         await stop.wait()
     log.info("mail sink stopped: %d message(s) stored in %s", handler.count, directory)
