@@ -86,6 +86,7 @@ class DeliveryWorker:
         check_sender(settings.mail_from)
         secret = settings.delivery_webhook_secret
         self.secret = secret.get_secret_value().encode() if secret else None
+        self.clinic_secrets = {c: k.get_secret_value().encode() for c, k in settings.delivery_webhook_secrets.items()}
         # a batch must finish well within the lease: every channel may take its whole timeout
         self.lease_s = max(settings.delivery_lease_s, 4 * settings.delivery_timeout_s * 2 + 5)
         self.stats = DeliveryStats()
@@ -93,6 +94,10 @@ class DeliveryWorker:
         self._db_lock = asyncio.Lock()
         self._conn: store.AsyncConn | None = None
         self._http: httpx.AsyncClient | None = None
+
+    def secret_for(self, clinic_id: str) -> bytes | None:
+        """The HMAC key of a clinic's webhooks: its own, else the global one."""
+        return self.clinic_secrets.get(clinic_id, self.secret)
 
     async def __aenter__(self) -> DeliveryWorker:
         self._http = httpx.AsyncClient(follow_redirects=False, timeout=self.settings.delivery_timeout_s)
@@ -177,7 +182,10 @@ class DeliveryWorker:
                 else:
                     assert self._http is not None  # noqa: S101 - opened by __aenter__
                     code = await send_webhook(
-                        msg, client=self._http, secret=self.secret, time_limit=self.settings.delivery_timeout_s
+                        msg,
+                        client=self._http,
+                        secret=self.secret_for(msg.clinic_id),
+                        time_limit=self.settings.delivery_timeout_s,
                     )
                     detail = {"url": msg.webhook_url, "status": code, "idempotency_key": msg.key}
             except SendError as exc:
@@ -309,7 +317,7 @@ async def run_delivery(
 ) -> DeliveryStats:
     """Run a delivery worker until ``stop`` is set (or, with ``once``, until nothing is due now)."""
     async with DeliveryWorker(settings, worker_id=worker_id) as worker:
-        if worker.secret is None:
+        if worker.secret is None and not worker.clinic_secrets:
             log.info("VIGIE_DELIVERY_WEBHOOK_SECRET is not set: webhook deliveries fail (and are retried) until it is")
         log.info(
             "delivery worker %s: SMTP %s:%d, batch %d",

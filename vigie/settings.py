@@ -98,6 +98,10 @@ class Settings(BaseSettings):
     delivery_webhook_secret: SecretStr | None = Field(
         default=None, description="HMAC-SHA256 key of the Vigie-Signature header; webhooks are not sent without it"
     )
+    delivery_webhook_secrets: dict[str, SecretStr] = Field(
+        default_factory=dict,
+        description='per-clinic keys overriding delivery_webhook_secret, JSON: {"vet-parc": "..."}',
+    )
     mailsink_dir: Path | None = Field(
         default=None, description="where `vigie mailsink` writes .eml files (default ~/.local/state/vigie/mail)"
     )

@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 import psycopg
 import pytest
+from pydantic import SecretStr
 
 from api._delivery import DeliveryWorker, run_delivery
 from api._delivery_store import delivery_status
@@ -138,6 +139,31 @@ async def test_webhook_signed_with_idempotency_key(
     assert doc["animal"] == {"id": "rex", "name": "Rex"}
     assert doc["approved_by"] == "Dr Lefèvre"
     assert sorted(d["channel"] for a, d in audit_actions(db_dsn) if a == "outbox.send") == ["email", "webhook"]
+
+
+async def test_a_clinic_secret_overrides_the_global_one(
+    dsettings: Settings,
+    receiver: Receiver,
+    seed: Callable[..., None],
+    new_draft: Callable[..., int],
+    approve: Callable[..., None],
+) -> None:
+    settings = dsettings.model_copy(
+        update={"delivery_webhook_secrets": {"c1": SecretStr("clinic-one-key"), "c2": SecretStr("other")}}
+    )
+    seed(email=None, webhook=receiver.url)
+    approve(new_draft())
+    assert (await run_delivery(settings, stop=asyncio.Event(), once=True)).sent == 1
+    [req] = receiver.requests
+    assert verify_signature(b"clinic-one-key", req.headers["vigie-signature"], req.body)
+    assert not verify_signature(SECRET.encode(), req.headers["vigie-signature"], req.body)
+
+
+def test_per_clinic_secrets_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VIGIE_DELIVERY_WEBHOOK_SECRETS", '{"vet-parc": "k1"}')
+    secrets = Settings().delivery_webhook_secrets
+    assert {c: k.get_secret_value() for c, k in secrets.items()} == {"vet-parc": "k1"}
+    assert "k1" not in repr(secrets)
 
 
 async def test_smtp_down_is_retried_with_backoff_then_sent_once(
