@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
+from urllib.parse import parse_qsl, urlencode
 
 from fastapi import APIRouter, Form, Query
 from starlette.responses import RedirectResponse, Response
@@ -262,8 +263,9 @@ def _alert_action(ctx: Ctx, alert_id: int, csrf: str) -> tuple[Principal, _data.
 
 def _back_to_patient(alert: _data.AlertRow, next_path: str, done: str) -> str:
     default = f"/patients/{alert.animal_id}" if alert.animal_id else "/triage"
-    target = safe_next(next_path, default)
-    return f"{target}{'&' if '?' in target else '?'}done={done}"
+    path, _, query = safe_next(next_path, default).partition("?")
+    kept = [(k, v) for k, v in parse_qsl(query) if k != "done"]
+    return f"{path}?{urlencode([*kept, ('done', done)])}"
 
 
 @router.post("/alerts/{alert_id}/acknowledge")

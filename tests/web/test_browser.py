@@ -173,6 +173,14 @@ def test_vet_approves_a_draft_and_the_owner_receives_it(
     _accessible(page)
     page.screenshot(path=screenshots / "04-patient-6h-mmol.png", full_page=True)
 
+    # the vet acknowledges the alert from the patient page, and stays on the same view
+    alert_row = page.locator(f"tr[data-alert='{a.alert}']")
+    alert_row.get_by_role("button", name="Prendre en compte").click()
+    expect(page.locator("p[role='status']")).to_have_text("Alerte prise en compte.")
+    expect(alert_row.locator(".alert-status")).to_have_text("prise en compte (par Dr A)")
+    expect(alert_row.get_by_role("button", name="Prendre en compte")).to_have_count(0)
+    assert "range=6h" in page.url
+
     # the draft: edit, then approve
     page.get_by_role("link", name="Messages à valider").click()
     expect(page.get_by_role("heading", name="Messages à valider", level=1)).to_be_visible()
