@@ -25,14 +25,24 @@ from simulators.errors import ScenarioError
 
 F64 = NDArray[np.float64]
 
-# time to nadir and duration of effect, hours (AAHA table, domain.md §1.4) [S]; medians where a range is given [D]
+# time to nadir and duration of effect of one injection, hours (AAHA table, domain.md §1.4) [S]; medians where a
+# range is given [D]. Each injection's action is a gamma curve; a q12h day is the sum of the overlapping doses.
 INSULIN_PROFILE: dict[tuple[str, str], tuple[float, float]] = {
     ("lente", "dog"): (5.0, 14.0),
     ("lente", "cat"): (5.0, 11.0),
     ("nph", "dog"): (4.0, 8.0),
     ("nph", "cat"): (3.0, 6.0),
     ("glargine", "dog"): (8.0, 16.0),
-    ("glargine", "cat"): (13.0, 20.0),
+    # Glargine in cats [D]: AAHA's nadir 12-14 h and duration 12-24 h [S] describe one injection (healthy cats, once
+    # daily). Summed every 12 h, a 13-h nadir falls 1 h after the *next* injection: the simulated curve was lowest
+    # right after each injection and highest mid-interval, and calibrating a drawn pre-insulin value above its nadir
+    # on it needed an amplitude of ~4,500 mg/dL (true glucose clipped at 750 most of the time). Diabetic cats on
+    # glargine q12h are curved from the pre-insulin sample over the 12-h interval (0/4/8/12 h, Marshall, The Cat
+    # Clinic, domain §1.5 [S]) and the previous dose still acts at the next one (Rand WSAVA 2017, domain §1.3 [S]).
+    # So: the nadir 6 h after the injection (the middle of the 0-12 h curve) [D], and the action lasting 18 h [S, in
+    # AAHA's 12-24 h], which makes it broad (shape k ≈ 1.8, the flattest of the table): 58 % of one dose's peak
+    # action is left at the next injection. tests/simulators/test_cgm_curves.py checks the resulting curves.
+    ("glargine", "cat"): (6.0, 18.0),
     ("pzi", "dog"): (10.0, 18.0),
     ("pzi", "cat"): (6.0, 14.0),
     ("detemir", "dog"): (6.0, 14.0),
@@ -41,6 +51,11 @@ INSULIN_PROFILE: dict[tuple[str, str], tuple[float, float]] = {
 DEFAULT_INSULIN = {"dog": "lente", "cat": "glargine"}
 DEFAULT_DOSE_U_KG = {"dog": 0.5, "cat": 0.3}  # AAHA starting doses, most dogs ~0.5 U/kg q12h [S]
 SENSOR_LOW, SENSOR_HIGH = 40.0, 500.0  # Libre 14-day LO/HI [U]
+# the glucose a calibrated animal would have without insulin (baseline Gb) stays at most this [D]: cats' stress
+# hyperglycaemia reaches ~613 mg/dL (domain §1.2 [S]) and an untreated diabetic sits around the 350-450 pre-insulin
+# of poor control and above; a profile whose calibration needs more gets a shallower curve (nadir above the drawn one)
+MAX_BASELINE = 600.0
+TRUE_CAP = 750.0  # the true glucose is clipped here (a glucometer's HI is ~600-750) [U]
 SCAN_BUFFER_S = 8 * HOUR_S  # Libre 14-day keeps 8 h [S]
 # a true hypoglycaemia, labelled even when no recipe made it: blood glucose < 60 mg/dL for ≥ 15 min (domain §6.1) [S]
 TRUE_LOW, TRUE_LOW_MIN_S = 60.0, 15 * MINUTE_S
@@ -225,8 +240,13 @@ class CgmSimulator:
             g = gb - a * e + m
             span = pet.pre - float(g.min())
             a *= (pet.pre - pet.nadir) / max(span, 1.0)
+        gb = pet.pre + a * e[i_pre] - m[i_pre]
+        if gb > MAX_BASELINE:  # a flat profile: keep the pre-insulin value, give up some of the nadir's depth
+            a = (MAX_BASELINE - pet.pre + m[i_pre]) / max(float(e[i_pre]), 1e-3)
+            gb = MAX_BASELINE
+            pet.nadir = float((gb - a * e + m).min())
         pet.amplitude = float(a)
-        pet.baseline = float(pet.pre + a * e[i_pre] - m[i_pre])
+        pet.baseline = float(gb)
 
     def _moment(self, device: Device, key: str) -> float | None:
         value = device.params.get(key)
@@ -341,7 +361,7 @@ class CgmSimulator:
                 g = g * (1 - w) + a.f("nadir") * w
                 rebound = envelope(t, hypo_end, a.end, 3 * HOUR_S, 0.3 * (a.end - hypo_end))
                 g = g + rebound * max(a.f("peak") - pet.pre, 0.0)
-        return np.clip(g, 20.0, 750.0)
+        return np.clip(g, 20.0, TRUE_CAP)
 
     # --- sensor -----------------------------------------------------------------------------------
 
