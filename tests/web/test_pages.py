@@ -446,3 +446,28 @@ def test_admin_sees_every_clinic(client: TestClient, web_world: WebWorld) -> Non
     assert "Clinic B" in page  # the clinic column appears for an admin only
     assert client.get(f"/patients/{web_world.b.cat}").status_code == 200
     assert client.get(f"/drafts/{web_world.b.draft}").status_code == 200
+
+
+def test_long_series_are_thinned_keeping_lows_and_highs() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from api.web._charts import MAX_POINTS, _thin
+
+    start = datetime(2026, 11, 1, tzinfo=UTC)
+    points = [(start + timedelta(minutes=i), 150.0) for i in range(20_160)]  # 14 days of 1-minute CGM
+    points[7_000] = (points[7_000][0], 38.0)  # one severe low
+    points[12_345] = (points[12_345][0], 512.0)
+    thinned = _thin(points)
+    assert len(thinned) <= MAX_POINTS
+    values = [v for _, v in thinned]
+    assert min(values) == 38.0
+    assert max(values) == 512.0
+    assert [t for t, _ in thinned] == sorted(t for t, _ in thinned)
+
+
+def test_redirect_targets_stay_on_this_site() -> None:
+    from api.web._security import safe_next
+
+    for bad in ("//evil.example/x", "https://evil.example", "\\\\evil", "/\\evil.example", "", "javascript:alert(1)"):
+        assert safe_next(bad, "/triage") == "/triage", bad
+    assert safe_next("/patients/cat-a?range=6h", "/triage") == "/patients/cat-a?range=6h"
