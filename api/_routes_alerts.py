@@ -60,6 +60,8 @@ ACKNOWLEDGERS = CLINIC_READERS  # admin, vet, staff
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
 # free text stored in the database: PostgreSQL text cannot hold NUL characters
 TEXT_PATTERN = r"^[^\x00]*$"
+# required free text: at least one character that is not a space (request bodies are stripped of spaces)
+REQUIRED_TEXT_PATTERN = r"^[^\x00]*[^\x00\s][^\x00]*$"
 _CONFLICT: dict[int | str, dict[str, Any]] = {
     409: {"description": "the object is not in a state that allows this action"}
 }

@@ -23,7 +23,7 @@ from pydantic import Field
 
 from api._deps import CLINIC_READERS, VETS, Caller, Db, clinic_filter, forbid_unless, not_found
 from api._models import Body, Out
-from api._routes_alerts import COMMON_RESPONSES, ID_PATTERN, TEXT_PATTERN, Category, Page, Severity
+from api._routes_alerts import COMMON_RESPONSES, ID_PATTERN, REQUIRED_TEXT_PATTERN, Category, Page, Severity
 from api._store_drafts import DraftFilter, DraftRow, approve_draft, get_draft, list_drafts, reject_draft
 from rules._errors import DraftError
 
@@ -80,7 +80,7 @@ class ApproveIn(Body):
         Field(
             min_length=1,
             max_length=20_000,
-            pattern=TEXT_PATTERN,
+            pattern=REQUIRED_TEXT_PATTERN,
             description="the vet's edited text; omit it to approve as drafted",
         ),
     ] = None
@@ -88,7 +88,8 @@ class ApproveIn(Body):
 
 class RejectIn(Body):
     reason: Annotated[
-        str, Field(min_length=1, max_length=2000, pattern=TEXT_PATTERN, description="why the draft is not sent")
+        str,
+        Field(min_length=1, max_length=2000, pattern=REQUIRED_TEXT_PATTERN, description="why the draft is not sent"),
     ]
 
 
