@@ -17,11 +17,17 @@ What ``vigie broker config --out DIR`` writes (see docs/RELIABILITY.md for the t
 Passwords are shown once; the registry keeps Mosquitto's own PBKDF2-SHA512 hash (``$7$``), so the password files
 are regenerated from the registry at any time. Revoking or disabling a device and then regenerating the
 configuration (``--reload`` sends SIGHUP to the running broker) cuts the device off.
+
+The broker is *managed* when ``VIGIE_BROKER_DIR`` (environment or ``.env``) names a folder that ``vigie broker
+config --out`` generated: ``vigie devices disable|enable|credentials`` then regenerate that folder from the plan it
+holds and reload the broker by themselves (:func:`sync_managed`), so a disabled device is cut off at the broker
+without a second command.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
@@ -30,10 +36,13 @@ import os
 import secrets
 import shutil
 import signal
+import socket
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import psycopg
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from vigie import registry
 from vigie.errors import VigieError
@@ -137,8 +146,11 @@ def device_credentials(conn: registry.Conn) -> dict[str, str]:
     return registry.credential_hashes(conn)
 
 
-def render(plan: BrokerPlan, devices: dict[str, str], out: Path) -> dict[str, str]:
-    """The generated files (name → text) for ``out``."""
+def render(
+    plan: BrokerPlan, devices: dict[str, str], out: Path, *, probe: tuple[str, str] | None = None
+) -> dict[str, str]:
+    """The generated files (name → text) for ``out``; ``probe`` (user, hash) adds a login to the ingest listener
+    that tells when a reload has been applied (see :func:`sync_managed`)."""
     for device_id in devices:
         registry.check_id("device", device_id)
         # client ids are global across listeners: a device id must never be one a worker uses (or may use)
@@ -208,17 +220,20 @@ def render(plan: BrokerPlan, devices: dict[str, str], out: Path) -> dict[str, st
     return {
         "mosquitto.conf": "\n".join(lines) + "\n",
         "passwd-devices": "".join(f"{d}:{h}\n" for d, h in sorted(devices.items())),
-        "passwd-ingest": f"{plan.ingest_user}:{plan.ingest_password_hash}\n",
+        "passwd-ingest": f"{plan.ingest_user}:{plan.ingest_password_hash}\n"
+        + (f"{probe[0]}:{probe[1]}\n" if probe else ""),
         "acl-devices": "\n".join(acl_devices) + "\n",
         "acl-ingest": "\n".join(acl_ingest) + "\n",
         PLAN_FILE: _plan_json(plan),
     }
 
 
-def write_config(plan: BrokerPlan, devices: dict[str, str], out: Path) -> BrokerFiles:
+def write_config(
+    plan: BrokerPlan, devices: dict[str, str], out: Path, *, probe: tuple[str, str] | None = None
+) -> BrokerFiles:
     """Write the configuration into ``out`` (created; password files readable by their owner only)."""
     out = out.resolve()
-    files = render(plan, devices, out)
+    files = render(plan, devices, out, probe=probe)
     (out / "data").mkdir(parents=True, exist_ok=True)
     # generated as root for a broker that drops to --user: that user must read the files again on SIGHUP
     owner = plan.run_as_user if plan.run_as_user and os.geteuid() == 0 else None
@@ -248,11 +263,141 @@ def reload_broker(pid_file: Path) -> int:
         pid = int(pid_file.read_text().strip())
     except (OSError, ValueError) as exc:
         raise BrokerConfigError(f"no running broker recorded in {pid_file}") from exc
+    if (why := _not_the_broker(pid)) is not None:
+        raise BrokerConfigError(f"the broker of {pid_file} (pid {pid}) is not running: pid {pid} is {why}")
     try:
         os.kill(pid, signal.SIGHUP)
     except ProcessLookupError as exc:
         raise BrokerConfigError(f"the broker of {pid_file} (pid {pid}) is not running") from exc
     return pid
+
+
+def _not_the_broker(pid: int) -> str | None:
+    """Why ``pid`` cannot be the broker (no such process, or another program: a stale pid file whose pid was
+    reused), or None when it may be (without /proc to ask, the pid file is trusted)."""
+    if not Path("/proc/self").exists():
+        return None
+    try:
+        name = Path(f"/proc/{pid}/comm").read_text().strip()
+    except FileNotFoundError:
+        return "no process"
+    except OSError:
+        return None
+    return None if name == "mosquitto" else f"another program ({name})"
+
+
+class _ManagedBroker(BaseSettings):
+    """Where the broker configuration Vigie manages lives (``VIGIE_BROKER_DIR``, environment or ``.env``)."""
+
+    model_config = SettingsConfigDict(env_prefix="VIGIE_", env_file=".env", extra="ignore")
+    broker_dir: Path | None = None
+
+
+def managed_dir(explicit: Path | None = None) -> Path | None:
+    """The managed broker folder: ``explicit`` (``--broker-dir``), else ``VIGIE_BROKER_DIR``; None when unset.
+
+    A folder that holds no plan of ``vigie broker config`` is an error, raised before anything changes."""
+    out = explicit if explicit is not None else _ManagedBroker().broker_dir
+    if out is None:
+        return None
+    load_plan(out)  # fails with a one-line error when the folder was not generated by `vigie broker config`
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class SyncResult:
+    """What :func:`sync_managed` did."""
+
+    files: BrokerFiles
+    reloaded_pid: int | None  # None: the broker is not running (it reads the new files when it starts)
+    applied_after_s: float | None = None  # from SIGHUP until the broker was seen using the new files
+
+
+PROBE_PREFIX = "~vigie-reload-"  # `~` is in no device id (registry.ID_RE) and in no worker user name
+APPLY_TIMEOUT_S = 10.0
+
+
+def sync_managed(
+    conn: psycopg.Connection[tuple[object, ...]], out: Path, *, timeout_s: float = APPLY_TIMEOUT_S
+) -> SyncResult:
+    """Regenerate the managed folder ``out`` from the registry with the plan saved in it, reload its broker and
+    return once the broker has applied the new files.
+
+    Mosquitto 2.0 re-reads the password and ACL files on SIGHUP and, in the same step, disconnects every client
+    whose credentials no longer hold; but SIGHUP is asynchronous, and a message a disabled device sends before the
+    broker gets to it is still delivered. So the first generation adds a one-off login (a random user and password)
+    to the ingest listener's password file: once the broker accepts that login, the reload, and the disconnection
+    of the revoked clients with it, is done. A second generation without the login follows (its reload needs no
+    wait: the probe's password is known to nobody)."""
+    plan = load_plan(out)
+    devices = device_credentials(conn)
+    pid_file = out.resolve() / "mosquitto.pid"
+    pid = _running_broker(pid_file)
+    if pid is None:
+        return SyncResult(write_config(plan, devices, out), None)
+    user, password = PROBE_PREFIX + secrets.token_hex(6), new_password()
+    write_config(plan, devices, out, probe=(user, hash_password(password)))
+    try:
+        os.kill(pid, signal.SIGHUP)
+    except ProcessLookupError:  # it stopped meanwhile: it reads the files (without the probe) when it starts
+        return SyncResult(write_config(plan, devices, out), None)
+    sent = time.monotonic()
+    deadline = sent + timeout_s
+    while not _login_accepted(plan.ingest_port, user, password, timeout_s=max(0.1, deadline - time.monotonic())):
+        if time.monotonic() >= deadline:
+            raise BrokerConfigError(
+                f"the broker of {pid_file} (pid {pid}) did not apply the new configuration within {timeout_s:g} s"
+            )
+        time.sleep(0.02)  # polling the broker: nothing signals the end of a reload
+    applied = time.monotonic() - sent
+    files = write_config(plan, devices, out)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGHUP)
+    return SyncResult(files, pid, applied)
+
+
+def _running_broker(pid_file: Path) -> int | None:
+    try:
+        pid = int(pid_file.read_text().strip())
+    except (OSError, ValueError):
+        return None
+    return pid if _not_the_broker(pid) is None else None
+
+
+def _login_accepted(port: int, user: str, password: str, *, timeout_s: float) -> bool:
+    """True when the broker on 127.0.0.1:``port`` accepts an MQTT 3.1.1 CONNECT with these credentials."""
+
+    def field(value: str) -> bytes:
+        raw = value.encode()
+        return len(raw).to_bytes(2, "big") + raw
+
+    body = field("MQTT") + bytes([4, 0xC2]) + (10).to_bytes(2, "big")  # 3.1.1, user+password+clean, keepalive 10
+    body += field(PROBE_PREFIX + secrets.token_hex(4)) + field(user) + field(password)
+    packet = bytes([0x10]) + _varint_bytes(len(body)) + body
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=min(timeout_s, 2.0)) as sock:
+            sock.sendall(packet)
+            connack = b""
+            while len(connack) < 4:
+                chunk = sock.recv(4 - len(connack))
+                if not chunk:
+                    return False  # refused and closed
+                connack += chunk
+            accepted = connack[0] == 0x20 and connack[3] == 0
+            if accepted:
+                sock.sendall(b"\xe0\x00")  # DISCONNECT
+            return accepted
+    except OSError:
+        return False
+
+
+def _varint_bytes(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte, n = n & 0x7F, n >> 7
+        out.append(byte | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
 
 
 def generate(conn: psycopg.Connection[tuple[object, ...]], plan: BrokerPlan, out: Path) -> BrokerFiles:

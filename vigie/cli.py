@@ -234,6 +234,15 @@ def animals_add(
     typer.echo(f"animal {animal} added")
 
 
+BrokerDirOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--broker-dir",
+        help="the `vigie broker config` folder to regenerate and reload [default: VIGIE_BROKER_DIR, if set]",
+    ),
+]
+
+
 @devices_app.command("add")
 def devices_add(
     ctx: typer.Context,
@@ -242,22 +251,47 @@ def devices_add(
     animal: Annotated[str | None, typer.Option(help="the animal it is bound to")] = None,
     clinic: Annotated[str | None, typer.Option(help="for a device that serves many animals")] = None,
     credentials: Annotated[bool, typer.Option("--credentials", help="issue its MQTT password (shown once)")] = False,
+    broker_dir: BrokerDirOpt = None,
 ) -> None:
     """Register a device, bound to one animal (--animal) or serving many (--clinic)."""
     from vigie import broker, registry  # noqa: PLC0415
     from vigie.db import connect  # noqa: PLC0415
 
+    managed = broker.managed_dir(broker_dir) if credentials else None
     with connect(settings_of(ctx).dsn) as conn:
         clinic_id = registry.add_device(conn, device, kind=kind.value, animal=animal, clinic=clinic)
         password = broker.issue_credentials(conn, device) if credentials else None
     typer.echo(f"device {device} added to clinic {clinic_id}")
     if password is not None:
-        _show_password(device, password)
+        _show_password(device, password, managed=managed is not None)
+        _sync_broker(ctx, managed)
 
 
-def _show_password(device: str, password: str) -> None:
+def _show_password(device: str, password: str, *, managed: bool) -> None:
     typer.echo(f"MQTT username: {device}\nMQTT password: {password}")
-    typer.echo("(shown once: only its hash is kept; run `vigie broker config` to let the device in)")
+    then = "" if managed else "; run `vigie broker config` to let the device in"
+    typer.echo(f"(shown once: only its hash is kept{then})")
+
+
+def _sync_broker(ctx: typer.Context, managed: Path | None) -> None:
+    """Bring the managed broker in line with the registry (regenerate its files, SIGHUP), or say it was not."""
+    from vigie import broker  # noqa: PLC0415
+    from vigie.db import connect  # noqa: PLC0415
+
+    if managed is None:
+        typer.echo(
+            "broker not updated (no --broker-dir, VIGIE_BROKER_DIR unset): run "
+            "`vigie broker config --out DIR --reload` to apply this at the broker",
+            err=True,
+        )
+        return
+    with connect(settings_of(ctx).dsn) as conn:
+        done = broker.sync_managed(conn, managed)
+    typer.echo(f"wrote {done.files.conf} ({done.files.devices} devices admitted)")
+    if done.reloaded_pid is None:
+        typer.echo("the broker is not running: it reads the new files when it starts")
+    else:
+        typer.echo(f"reloaded the broker (pid {done.reloaded_pid}), applied after {done.applied_after_s or 0:.2f} s")
 
 
 @devices_app.command("credentials")
@@ -265,14 +299,13 @@ def devices_credentials(
     ctx: typer.Context,
     device: Annotated[str, typer.Argument(help="device id (its MQTT username)")],
     revoke: Annotated[bool, typer.Option("--revoke", help="remove its password instead of issuing one")] = False,
-    broker_dir: Annotated[
-        Path | None, typer.Option("--broker-dir", help="regenerate this `vigie broker config` folder and reload")
-    ] = None,
+    broker_dir: BrokerDirOpt = None,
 ) -> None:
     """Issue (or re-issue) a device's MQTT password, shown once; --revoke cuts the device off."""
     from vigie import broker  # noqa: PLC0415
     from vigie.db import connect  # noqa: PLC0415
 
+    managed = broker.managed_dir(broker_dir)
     with connect(settings_of(ctx).dsn) as conn:
         if revoke:
             broker.revoke_credentials(conn, device)
@@ -282,30 +315,40 @@ def devices_credentials(
     if password is None:
         typer.echo(f"device {device}: MQTT credentials revoked")
     else:
-        _show_password(device, password)
-    if broker_dir is not None:
-        _broker_config(ctx, broker_dir, reload=True)
+        _show_password(device, password, managed=managed is not None)
+    _sync_broker(ctx, managed)
 
 
-def _set_enabled(ctx: typer.Context, device: str, *, enabled: bool) -> None:
-    from vigie import registry  # noqa: PLC0415
+def _set_enabled(ctx: typer.Context, device: str, broker_dir: Path | None, *, enabled: bool) -> None:
+    from vigie import broker, registry  # noqa: PLC0415
     from vigie.db import connect  # noqa: PLC0415
 
+    managed = broker.managed_dir(broker_dir)  # checked before the registry changes
     with connect(settings_of(ctx).dsn) as conn:
         registry.set_device_enabled(conn, device, enabled=enabled)
     typer.echo(f"device {device} {'enabled' if enabled else 'disabled'}")
+    _sync_broker(ctx, managed)
 
 
 @devices_app.command("disable")
-def devices_disable(ctx: typer.Context, device: Annotated[str, typer.Argument(help="device id")]) -> None:
-    """Disable a device: its telemetry is quarantined from now on."""
-    _set_enabled(ctx, device, enabled=False)
+def devices_disable(
+    ctx: typer.Context,
+    device: Annotated[str, typer.Argument(help="device id")],
+    broker_dir: BrokerDirOpt = None,
+) -> None:
+    """Disable a device: its telemetry is quarantined from now on, and a managed broker (--broker-dir or
+    VIGIE_BROKER_DIR) is regenerated and reloaded, which disconnects the device and refuses it."""
+    _set_enabled(ctx, device, broker_dir, enabled=False)
 
 
 @devices_app.command("enable")
-def devices_enable(ctx: typer.Context, device: Annotated[str, typer.Argument(help="device id")]) -> None:
-    """Enable a disabled device again."""
-    _set_enabled(ctx, device, enabled=True)
+def devices_enable(
+    ctx: typer.Context,
+    device: Annotated[str, typer.Argument(help="device id")],
+    broker_dir: BrokerDirOpt = None,
+) -> None:
+    """Enable a disabled device again (a managed broker admits it again)."""
+    _set_enabled(ctx, device, broker_dir, enabled=True)
 
 
 @devices_app.command("list")

@@ -6,10 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import random
 import shutil
+import statistics
 import subprocess
+import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Generator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,9 +21,9 @@ import aiomqtt
 import psycopg
 import pytest
 
-from tests.conftest import free_port, wait_port
 from tests.ingest.conftest import WorkerProcess, cgm_ids, count, glucose_message, publish, register_fleet, wait_until
 from vigie import broker as vbroker
+from vigie.net import free_port, wait_port
 from vigie.settings import Settings
 
 INGEST_USER = "vigie-ingest"
@@ -252,6 +256,12 @@ class Figures:
     def duplicated(self) -> int:
         return self.stored - self.distinct
 
+    def num(self, key: str) -> float:
+        """A numeric extra figure."""
+        value = self.extra[key]
+        assert isinstance(value, int | float), key
+        return float(value)
+
     def measure(self, dsn: str) -> Figures:
         self.stored = count(dsn, "SELECT count(*) FROM readings")
         self.distinct = count(dsn, "SELECT count(DISTINCT (device_id, seq)) FROM readings")
@@ -272,8 +282,143 @@ def elapsed(since: float) -> float:
     return time.monotonic() - since
 
 
+# --- memory held per message ---------------------------------------------------------------------
+
+
+_HELD_PROBE = """
+import gc, sys, time
+from pathlib import Path
+from ingest import DeviceInfo, Limits, RegistryView, parse_message
+from ingest._mqtt import Incoming
+from tests.ingest.conftest import glucose_message
+from vigie.catalog import load_catalog
+from vigie.settings import DEFAULT_CONFIG_DIR
+
+root, n = sys.argv[1], int(sys.argv[2])
+catalog = load_catalog(DEFAULT_CONFIG_DIR)
+devices = {f"cgm-{i}": DeviceInfo("clinic-a", f"dog-{i}", enabled=True) for i in range(3)}
+registry = RegistryView(devices, {f"dog-{i}": "clinic-a" for i in range(3)})
+limits = Limits(max_payload_bytes=256 * 1024)
+t0 = time.time() - 86400  # every time in the past, up to 86,400 messages
+
+def rss():
+    line = next(x for x in Path("/proc/self/status").read_text().splitlines() if x.startswith("VmRSS:"))
+    return int(line.split()[1]) * 1024
+
+def held(k):
+    out = []
+    for s in range(k):
+        device = f"cgm-{s % 3}"
+        packet = b"\\0" + glucose_message(s, t0 + s, 80 + s % 150)
+        msg = Incoming(s % 65535 + 1, f"{root}/devices/{device}/telemetry", packet[1:], time.time(), 1, 1)
+        out.append((msg, parse_message(device, msg.payload, now=msg.received_at, registry=registry, catalog=catalog, limits=limits)))
+    assert all(p.rows for _, p in out)
+    return out
+
+held(20)  # every code path once
+gc.collect()
+before = rss()
+kept = held(n)
+print((rss() - before) / n)
+"""
+
+
+def held_message_bytes(root: str, n: int) -> float:
+    """Resident bytes one received message costs the worker until its batch commits: its `Incoming` (topic
+    decoded, payload copied out of the read buffer) and its parse result (the rows), which the batcher keeps
+    until the commit. Measured as the RSS growth of a fresh Python process holding ``n`` such messages (the
+    allocator's rounding and pool headers included), with the worker's own classes and parser."""
+    out = subprocess.run(
+        [sys.executable, "-c", _HELD_PROBE, root, str(n)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    return float(out.stdout.strip())
+
+
+# --- randomized iterations -------------------------------------------------------------------------
+
+# Every draw of the randomized fault runs comes from this seed (one stream per fault, see `rng_for`), so a run is
+# reproduced by the same seed (the machine's timing still varies). VIGIE_FAULT_ITERATIONS_SCALE scales every count.
+FAULT_SEED = int(os.environ.get("VIGIE_FAULT_SEED", "20261129"))
+ITERATIONS_SCALE = float(os.environ.get("VIGIE_FAULT_ITERATIONS_SCALE", "1"))
+SEQ_STRIDE = 100_000  # iteration i uses seq i * SEQ_STRIDE + k: its rows are counted apart from the others'
+
+
+def rng_for(fault: str) -> random.Random:
+    """The seeded random stream of one fault (independent of which other faults run)."""
+    return random.Random(f"{FAULT_SEED}:{fault}")
+
+
+def iterations(default: int) -> int:
+    return max(1, round(default * ITERATIONS_SCALE))
+
+
+def seq_items(devices: list[str], n: int, base: int, *, t0: float) -> list[tuple[str, bytes]]:
+    """n one-reading messages per device, interleaved, seq ``base``.., at ``t0 + seq`` seconds: the times of two
+    iterations never meet, so the natural key (animal, metric, time, device) never merges them."""
+    return [
+        (f"{d}/telemetry", glucose_message(base + k, t0 + base + k, 80 + k % 150)) for k in range(n) for d in devices
+    ]
+
+
+def in_range(dsn: str, base: int, distinct: bool = False) -> int:
+    """Rows of iteration ``base`` (seq in [base, base + SEQ_STRIDE)), or distinct (device, seq) pairs."""
+    what = "DISTINCT (device_id, seq)" if distinct else "*"
+    return count(dsn, f"SELECT count({what}) FROM readings WHERE seq >= %s AND seq < %s", (base, base + SEQ_STRIDE))
+
+
+def t0_for_iterations() -> float:
+    """Times of iteration seqs: 20 iterations x SEQ_STRIDE seconds (23 days) inside the 30-day past horizon."""
+    return time.time() - 26 * 86400
+
+
+@dataclass
+class Series:
+    """The figures of every iteration of one randomized fault, summarised as min / median / max."""
+
+    name: str
+    runs: list[Figures] = field(default_factory=list)
+
+    def add(self, fig: Figures) -> Figures:
+        self.runs.append(fig)
+        fig.report()
+        return fig
+
+    def summary(self) -> dict[str, tuple[float, float, float]]:
+        keys = ["published", "stored", "lost", "duplicated", "quarantined", "recovery_s"]
+        keys += [k for k, v in self.runs[0].extra.items() if isinstance(v, int | float) and k not in keys]
+        out: dict[str, tuple[float, float, float]] = {}
+        for k in keys:
+            values: list[float] = []
+            for f in self.runs:
+                v = f.extra.get(k, 0) if k in f.extra else getattr(f, k)
+                assert isinstance(v, int | float)
+                values.append(float(v))
+            out[k] = (min(values), statistics.median(values), max(values))
+        return out
+
+    def report(self, **overall: float) -> str:
+        """Print (and return) the summary line; ``overall`` adds figures of the whole series (peak RSS)."""
+
+        def fmt(x: float) -> str:
+            return f"{x:.0f}" if x.is_integer() else f"{x:.2f}" if abs(x) < 10 else f"{x:.1f}"
+
+        parts = [f"{k}={fmt(lo)}/{fmt(mid)}/{fmt(hi)}" for k, (lo, mid, hi) in self.summary().items()]
+        parts += [f"{k}={fmt(v)}" for k, v in overall.items()]
+        line = f"\n[{self.name}: {len(self.runs)} iterations, seed {FAULT_SEED}, min/median/max] " + " ".join(parts)
+        print(line)
+        return line
+
+
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[pytest.TestReport]:
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report: pytest.TestReport = yield
     if report.failed:
         item.stash[FAILED] = True

@@ -201,6 +201,71 @@ async def test_a_revoked_device_is_cut_off_after_reload(
     assert still_in
 
 
+async def test_disable_alone_cuts_the_device_off_at_the_broker(
+    secure_broker: SecureBroker, settings: Settings, worker_log: Path, run_cli: Run
+) -> None:
+    """`vigie devices disable` by itself (VIGIE_BROKER_DIR names the folder `vigie broker config` generated, no
+    second command) regenerates the password file and reloads Mosquitto: the device's open session is cut, its
+    reconnect refused, and nothing it sends after the command is stored (checked in the database). `vigie devices
+    enable` admits it again with the same password."""
+    b, now = secure_broker, time.time()
+    env = {"VIGIE_DATABASE_URL": settings.dsn, "VIGIE_TOPIC_ROOT": settings.topic_root, "VIGIE_BROKER_DIR": str(b.out)}
+    cgm1 = "SELECT count(*) FROM readings WHERE device_id = 'cgm-1' AND seq >= %s"
+    proc = worker_for(b, settings, worker_log)
+    proc.start()
+    attempts = acked = 0
+    try:
+        async with b.device("cgm-1") as dev:
+            await dev.publish(tel(settings, "cgm-1"), glucose_message(1, now - 60), qos=1)
+            await wait_until(lambda: count(settings.dsn, cgm1, (1,)) == 1)  # the control: it was getting in
+            started = time.monotonic()
+            code, out, err = run_cli("devices", "disable", "cgm-1", env=env)
+            returned = time.monotonic()
+            assert code == 0, err
+            assert "(3 devices admitted)" in out  # cgm-0, cgm-2, robot-1
+            assert "reloaded the broker" in out
+            async with asyncio.timeout(15):  # the broker closed the session: its reader sees the end
+                with contextlib.suppress(aiomqtt.MqttError):
+                    async for _ in dev.messages:
+                        pass
+            seen_cut_after = time.monotonic() - returned
+            try:  # and the open session cannot publish any more
+                attempts += 1
+                await dev.publish(tel(settings, "cgm-1"), glucose_message(101, now - 50), qos=1)
+                acked += 1
+            except aiomqtt.MqttError:
+                pass
+        reconnect_refused = await refused(b.device("cgm-1"))
+        # the barrier: another device's message, queued at the broker behind anything cgm-1 got through
+        async with b.device("cgm-0") as other:
+            await other.publish(tel(settings, "cgm-0"), glucose_message(1, now - 40), qos=1)
+        await wait_until(lambda: count(settings.dsn, "SELECT count(*) FROM readings WHERE device_id = 'cgm-0'") == 1)
+        stored_after = count(settings.dsn, cgm1, (100,))
+        reached_worker = count(settings.dsn, "SELECT count(*) FROM quarantine WHERE device_id = 'cgm-1'")
+
+        code, out, err = run_cli("devices", "enable", "cgm-1", env=env)
+        assert code == 0, err
+        assert "(4 devices admitted)" in out
+        enabled_at = time.monotonic()
+        async with asyncio.timeout(10):  # the reload is asynchronous: poll until the broker admits it
+            while await refused(b.device("cgm-1")):  # noqa: ASYNC110 - polling the broker's state
+                await asyncio.sleep(0.05)
+        admitted_after = time.monotonic() - enabled_at
+        async with b.device("cgm-1") as dev:
+            await dev.publish(tel(settings, "cgm-1"), glucose_message(1000, now - 30), qos=1)
+        await wait_until(lambda: count(settings.dsn, cgm1, (1000,)) == 1)
+    finally:
+        assert proc.stop(signal.SIGTERM) == 0
+    print(
+        f"\n[security: disable alone cuts off] command {returned - started:.2f} s ({out.strip().splitlines()[-1]}); "
+        f"session end seen {seen_cut_after:.2f} s after it returned; publishes after it: "
+        f"attempted={attempts} acknowledged={acked} stored={stored_after} quarantined={reached_worker}; "
+        f"reconnect refused={reconnect_refused}; enable: admitted again after {admitted_after:.2f} s, stored 1/1"
+    )
+    assert reconnect_refused
+    assert (acked, stored_after) == (0, 0)
+
+
 def test_credentials_are_shown_once_and_stored_hashed(run_cli: Run, db_dsn: str, tmp_path: Path) -> None:
     env = {"VIGIE_DATABASE_URL": db_dsn, "VIGIE_MQTT_URL": "mqtt://vigie-ingest:s3cret-worker@127.0.0.1:1884"}
     assert run_cli("clinics", "add", "vet-lyon", env=env)[0] == 0

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 
 from tests.conftest import Broker, PrivatePostgres
 from tests.ingest.conftest import WorkerProcess, private_database, wait_until
@@ -48,7 +49,7 @@ async def test_crash_between_commit_and_acknowledgement(settings: Settings, flee
     assert second.stop(signal.SIGTERM) == 0
     fig.measure(settings.dsn).report()
     assert code == 137
-    assert fig.extra["redelivered_readings"] >= 1  # the committed batch did come back
+    assert fig.num("redelivered_readings") >= 1  # the committed batch did come back
     assert (fig.lost, fig.duplicated, fig.stored) == (0, 0, len(items))
 
 
@@ -58,8 +59,11 @@ async def test_database_restarted_mid_batch(
     """F5: PostgreSQL restarted (immediate: a crash) while batches are being written."""
     dsn = private_database(private_pg)
     settings = Settings(
-        database_url=dsn, mqtt_url=broker.url, topic_root=topic_root, ingest_client_id=f"f5-{time.time_ns()}"
-    )  # type: ignore[arg-type]
+        database_url=SecretStr(dsn),
+        mqtt_url=SecretStr(broker.url),
+        topic_root=topic_root,
+        ingest_client_id=f"f5-{time.time_ns()}",
+    )
     proc = fast_retry(WorkerProcess(settings, worker_log))
     proc.start()
     assert proc.proc is not None
@@ -77,7 +81,7 @@ async def test_database_restarted_mid_batch(
     fig.extra["rss_peak_mb"] = rss.peak_mb
     assert proc.stop(signal.SIGTERM) == 0
     fig.measure(dsn).report()
-    assert fig.extra["retries"] >= 1
+    assert fig.num("retries") >= 1
     assert (fig.lost, fig.duplicated, fig.stored) == (0, 0, len(items))
 
 
@@ -118,4 +122,4 @@ async def test_worker_database_partition(
     assert (fig.lost, fig.duplicated, fig.stored) == (0, 0, run.sent)
     assert run.rss_peak_mb < RSS_LIMIT_MB
     if mode != "slow":
-        assert fig.extra["retries"] >= 1
+        assert fig.num("retries") >= 1
