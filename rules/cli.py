@@ -119,20 +119,25 @@ def backtest(
     if scores is not None:
         _out(
             f"{'category':<18} {'labels':>6} {'recall':>7} {'alerts':>6} {'precision':>9} {'false/aw':>9} {'delay min':>9}"
+            f" {'from start':>10}"
         )
         for cat, s in scores.items():
             if cat == "mastitis_cow_day":
                 continue
             _out(
                 f"{cat:<18} {s['labels']:>6} {_f(s['recall']):>7} {s['alerts']:>6} {_f(s['precision']):>9}"
-                f" {_f(s['false_per_animal_week']):>9} {_f(s['median_delay_min']):>9}"
+                f" {_f(s['false_per_animal_week']):>9} {_f(s['median_delay_min']):>9}{_from_start(s)}"
             )
             parts = [("with data", s["with_data"])] if "with_data" in s else []
             for name, sub in [*parts, *s.get("by_recipe", {}).items()]:
                 _out(
                     f"  {name:<16} {sub['labels']:>6} {_f(sub['recall']):>7} {'':>6} {'':>9} {'':>9}"
-                    f" {_f(sub['median_delay_min']):>9}"
+                    f" {_f(sub['median_delay_min']):>9}{_from_start(sub)}"
                 )
+        if any("median_delay_from_start_min" in s for s in scores.values()):
+            _out(
+                "delay: from the onset of the true low (blood glucose < 60 mg/dL); 'from start': from the label's start"
+            )
         if "mastitis_cow_day" in scores:
             m = scores["mastitis_cow_day"]
             _out(
@@ -142,6 +147,10 @@ def backtest(
 
 def _f(value: Any) -> str:
     return "-" if value is None else f"{value:g}"
+
+
+def _from_start(s: dict[str, Any]) -> str:
+    return f" {_f(s['median_delay_from_start_min']):>10}" if "median_delay_from_start_min" in s else ""
 
 
 def backtest_animals(scenario: Annotated[str, typer.Argument(help="a scenario name or .toml path")]) -> None:

@@ -469,8 +469,24 @@ class CgmSimulator:
             if any(a.start <= t1 and a.end >= t0 for a in injected):
                 continue
             params = {"nadir": round(float(v[i : j + 1].min()), 1), "spontaneous": True}
-            out.append(self._label(pet, "spontaneous_hypoglycaemia", "hypoglycemia", t0, t1, params))
+            label = self._label(pet, "spontaneous_hypoglycaemia", "hypoglycemia", t0, t1, params)
+            out.append({**label, "onset": label["start"]})  # the window opens at the crossing of 60 mg/dL
         return out
+
+    def hypo_onset(self, animal_id: str, start: float, end: float) -> float | None:
+        """The first minute of [start, end] at which the animal's true blood glucose is < 60 mg/dL (the onset of a
+        hypoglycaemia label), or None: it never was (or the animal has no CGM)."""
+        pet = next((p for p in self.pets if p.animal_id == animal_id), None)
+        if pet is None:
+            return None
+        t = np.arange(np.ceil(start / MINUTE_S) * MINUTE_S, end + 1.0, MINUTE_S, dtype=np.float64)
+        days = np.floor(t / DAY_S).astype(np.int64)
+        for d in np.unique(days):
+            seg = t[days == d]
+            below = np.flatnonzero(self.truth(pet, seg, int(d)) < TRUE_LOW)
+            if below.size:
+                return float(seg[below[0]])
+        return None
 
     def _pet_day(self, pet: _Pet, day: int) -> tuple[Readings, list[Label]]:
         base = day * DAY_S

@@ -13,7 +13,7 @@ from simulators._fleet import Fleet, Label, Simulator
 from simulators._horse import FeederSimulator
 from simulators._readings import Readings
 from simulators._scenario import Scenario
-from simulators._time import DAY_S
+from simulators._time import DAY_S, rfc3339_one
 
 # a reading is sent at most this long after it is measured (scan backlogs, phone outages): look back that far
 MAX_SEND_DELAY_S = 2 * DAY_S
@@ -65,7 +65,14 @@ class Engine:
         """Labels of injected anomalies overlapping [start, end] and of events that began in it, by start."""
         out: list[Label] = []
         devices = self._device_of_animal()
-        out.extend(a.label(devices.get(a.animal_id)) for a in self.fleet.anomalies if a.start <= end and a.end >= start)
+        cgm = next(sim for sim in self.simulators if isinstance(sim, CgmSimulator))
+        for a in self.fleet.anomalies:
+            if a.start <= end and a.end >= start:
+                lab = a.label(devices.get(a.animal_id))
+                if a.category == "hypoglycemia":  # when the animal is hypoglycaemic: true glucose < 60 mg/dL
+                    onset = cgm.hypo_onset(a.animal_id, a.start, a.end)
+                    lab["onset"] = None if onset is None else rfc3339_one(onset)
+                out.append(lab)
         seen = {(lab["animal_id"], lab["recipe"], lab["start"]) for lab in out}
         for d in range(math.floor(start / DAY_S), math.floor(end / DAY_S) + 1):
             for lab in self.day(d)[1]:

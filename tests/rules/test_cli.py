@@ -49,6 +49,7 @@ def _recording(tmp_path: Path) -> tuple[Path, Path, Path]:
         "recipe": "hypoglycaemia",
         "start": (start + timedelta(minutes=5 * 36)).isoformat(),
         "end": (start + timedelta(minutes=5 * 56)).isoformat(),
+        "onset": (start + timedelta(minutes=5 * 40)).isoformat(),  # the first reading < 60 mg/dL
         "parameters": {},
     }
     labels.write_text(json.dumps(label) + "\n")
@@ -69,13 +70,15 @@ def test_backtest_json_lists_alerts_and_scores_them(run_cli: Run, tmp_path: Path
     code, out, _ = run_cli("backtest", str(rec), "--animals", str(animals), "--labels", str(labels), "--json")
     scores = json.loads(out)["scores"]["hypoglycemia"]
     assert (scores["recall"], scores["precision"], scores["false_alerts"]) == (1.0, 1.0, 0)
-    assert (
-        scores["median_delay_min"] == 10.0
-    )  # early warning: 110 then 90 mg/dL, falling ≥ 2.8 mg/dL/min: < 60 within 20 min
+    # early warning: 110 then 90 mg/dL, falling ≥ 2.8 mg/dL/min: < 60 within 20 min; 10 min after the label's start,
+    # 10 min before the onset (the first reading < 60): 0 from the onset
+    assert (scores["median_delay_from_start_min"], scores["median_delay_min"]) == (10.0, 0.0)
     code, out, _ = run_cli("backtest", str(rec), "--animals", str(animals), "--labels", str(labels))
     assert code == 0
     assert "hypoglycemia" in out
     assert "recall" in out
+    assert "from start" in out
+    assert "from the onset of the true low" in out
 
 
 def test_backtest_bad_input_is_one_line(run_cli: Run, tmp_path: Path) -> None:

@@ -279,3 +279,32 @@ def test_sensor_detach_stops_the_readings() -> None:
     assert not ((t >= a.start) & (t <= a.end)).any()
     assert ((t0 >= a.start) & (t0 <= a.end)).sum() > 60
     assert a.category == "device_fault"
+
+
+def test_hypoglycaemia_labels_carry_the_onset_of_the_true_low() -> None:
+    """Each hypoglycaemia label has an ``onset``: the first minute its true blood glucose is < 60 mg/dL. An injected
+    low's window opens with the 30-min fall towards its nadir, so its onset comes later; a spontaneous low's window
+    opens at the crossing, so its onset is its start."""
+    anomaly = {"recipe": "hypoglycaemia", "animal": "rex", "start": "end-2d", "duration": "2h"}
+    e = engine(raw([anomaly]), days=6, seed=5)
+    labels = e.labels(e.fleet.start, e.fleet.end)
+    sim = e.simulators[0]
+    pet = sim.pets[0]  # type: ignore[attr-defined]
+
+    def truth_at(t: float) -> float:
+        return float(sim.truth(pet, np.array([t]), int(t // DAY_S))[0])  # type: ignore[attr-defined]
+
+    def epoch(text: str) -> float:
+        return float(np.datetime64(text.rstrip("Z"), "s").astype(np.int64))
+
+    injected = [lab for lab in labels if lab["recipe"] == "hypoglycaemia"]
+    assert len(injected) == 1
+    start, onset = epoch(injected[0]["start"]), epoch(injected[0]["onset"])
+    assert start < onset <= start + 45 * MINUTE_S
+    assert truth_at(onset) < 60 <= truth_at(onset - MINUTE_S)
+    spontaneous = [lab for lab in labels if lab["recipe"] == "spontaneous_hypoglycaemia"]
+    assert spontaneous  # this seed's dog has lows of its own too
+    for lab in spontaneous:
+        assert lab["onset"] == lab["start"]
+        assert truth_at(epoch(lab["onset"])) < 60
+    assert all("onset" not in lab for lab in labels if lab["category"] != "hypoglycemia")
