@@ -86,8 +86,9 @@ def clinic_glucose_unit(conn: Conn, clinic: str | None) -> str:
     return "mg/dL" if row is None else str(row[0])
 
 
-def triage(conn: Conn, clinic: str | None) -> list[TriageRow]:
-    """Every animal of the clinic with its last reading (30 days back at most), open alerts and pending drafts."""
+def triage(conn: Conn, clinic: str | None, metrics: Sequence[str]) -> list[TriageRow]:
+    """Every animal of the clinic with its last reading of ``metrics`` (30 days back at most), open alerts and
+    pending drafts."""
     rows = conn.execute(
         f"""
         SELECT {_ANIMAL_COLUMNS}, lr.time,
@@ -97,13 +98,18 @@ def triage(conn: Conn, clinic: str | None) -> list[TriageRow]:
         JOIN clinics c ON c.id = a.clinic_id
         LEFT JOIN owners o ON o.id = a.owner_id
         LEFT JOIN LATERAL (
-            SELECT r.time FROM readings r
-            WHERE r.animal_id = a.id AND r.clinic_id = a.clinic_id AND r.time > now() - interval '30 days'
-            ORDER BY r.time DESC LIMIT 1
+            -- one backward index probe per metric on readings_natural_key (animal_id, metric, time)
+            SELECT max(last.time) AS time FROM unnest(%(metrics)s::text[]) AS m(metric)
+            CROSS JOIN LATERAL (
+                SELECT r.time FROM readings r
+                WHERE r.animal_id = a.id AND r.metric = m.metric AND r.clinic_id = a.clinic_id
+                  AND r.time > now() - interval '30 days'
+                ORDER BY r.time DESC LIMIT 1
+            ) last
         ) lr ON true
         WHERE (%(clinic)s::text IS NULL OR a.clinic_id = %(clinic)s)
         """,  # noqa: S608 - fixed column lists, values are parameters
-        {"clinic": clinic},
+        {"clinic": clinic, "metrics": list(metrics)},
     ).fetchall()
     alerts: dict[str, list[AlertRow]] = {}
     for r in conn.execute(

@@ -22,6 +22,7 @@ from api._deps import clinic_filter
 from api._errors import AuthError
 from api._routes_auth import client_address
 from api._store_drafts import DraftFilter, DraftRow
+from api._store_readings import catalog
 from api.web import _charts, _data
 from api.web._i18n import LANGUAGES, language_of
 from api.web._render import OWNER_PAGES, VET_ACTIONS, VET_PAGES, Ctx, Page, WebRoute, render
@@ -192,7 +193,8 @@ def get_triage(ctx: Page) -> Response:
     now = datetime.now(UTC)
     rules_dir = ctx.settings.config_dir / "rules"
     items = []
-    for row in _data.triage(ctx.conn, clinic_filter(user)):
+    metrics = [m.name for m in catalog(ctx.settings.config_dir).metrics.values() if not m.device_level]
+    for row in _data.triage(ctx.conn, clinic_filter(user), metrics):
         severity = max((a.severity for a in row.alerts), key=SEVERITY_RANK.__getitem__, default=None)
         age = None if row.last_reading is None else max(now - row.last_reading, timedelta(0))
         stale = age is None or age > _charts.stale_by_species(rules_dir, row.animal.species)
