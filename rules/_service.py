@@ -46,6 +46,13 @@ LOOKBACK = {
     "cow": timedelta(days=12),
 }
 CURSOR_OVERLAP = timedelta(minutes=2)
+# The ingest refuses readings measured more than ``ingest_past_horizon_days`` before its clock (quarantined), so a
+# row received after the cursor was measured after (cursor - horizon): bounding the changed-rows query by ``time``
+# too lets TimescaleDB skip every older chunk (``readings.received_at`` has no index; without the bound each cycle
+# scanned every chunk). The margin covers a batch parsed before a database outage and committed after it (the
+# worker retries the write); a row held longer than that is still evaluated by the next full sweep.
+HORIZON = timedelta(days=30)  # vigie.settings' default; ``serve`` reads the configured value
+HORIZON_MARGIN = timedelta(days=1)
 CURSOR_NAME = "rules"
 SETTLE = timedelta(seconds=20)
 
@@ -67,22 +74,34 @@ class CycleStats:
     deferred: list[str] = field(default_factory=list)
 
 
-def changed_animals(conn: Conn, name: str = CURSOR_NAME) -> tuple[list[str], datetime | None]:
+CHANGED_ROWS = (
+    "SELECT animal_id, max(received_at), now() FROM readings"
+    " WHERE received_at > %(since)s AND time > %(oldest)s AND animal_id IS NOT NULL GROUP BY animal_id"
+)
+
+
+def changed_animals(
+    conn: Conn, name: str = CURSOR_NAME, *, horizon: timedelta = HORIZON
+) -> tuple[list[str], datetime | None]:
     """Animals with rows received since the cursor (minus the overlap), and the new cursor value."""
-    received, newest, _ = _received(conn, name)
+    received, newest, _ = _received(conn, name, horizon)
     return sorted(received), newest
 
 
-def _received(conn: Conn, name: str) -> tuple[dict[str, datetime], datetime | None, datetime]:
+def changed_rows_params(cursor: datetime | None, horizon: timedelta = HORIZON) -> dict[str, datetime]:
+    """The bounds of the changed-rows query: received after the cursor (minus the overlap), measured after that
+    minus the ingest horizon and its margin."""
+    since = datetime(1970, 1, 1, tzinfo=UTC) if cursor is None else cursor - CURSOR_OVERLAP
+    return {"since": since, "oldest": since - horizon - HORIZON_MARGIN}
+
+
+def _received(
+    conn: Conn, name: str, horizon: timedelta = HORIZON
+) -> tuple[dict[str, datetime], datetime | None, datetime]:
     """Each animal with rows received since the cursor (minus the overlap) and its last ``received_at``; the newest
     of them; the database's clock."""
     row = conn.execute("SELECT received_at FROM rules_cursor WHERE name = %s", (name,)).fetchone()
-    since = datetime(1970, 1, 1, tzinfo=UTC) if row is None else row[0] - CURSOR_OVERLAP
-    rows = conn.execute(
-        "SELECT animal_id, max(received_at), now() FROM readings WHERE received_at > %s AND animal_id IS NOT NULL"
-        " GROUP BY animal_id",
-        (since,),
-    ).fetchall()
+    rows = conn.execute(CHANGED_ROWS, changed_rows_params(None if row is None else row[0], horizon)).fetchall()
     clock = rows[0][2] if rows else conn.execute("SELECT now()").fetchone()[0]  # type: ignore[index]
     received = {str(r[0]): r[1] for r in rows}
     return received, max(received.values(), default=None), clock
@@ -133,13 +152,14 @@ def run_cycle(
     only: Sequence[str] | None = None,
     pending: set[str] | None = None,
     settle: timedelta = timedelta(0),
+    horizon: timedelta = HORIZON,
 ) -> CycleStats:
     """One evaluation cycle over the animals with new rows (or all with ``full``); moves the cursor.
 
     With ``settle``, an animal with a row received in the last ``settle`` is deferred: it goes into ``pending`` (the
     caller's set, evaluated again at the next cycles until it has settled) and ``stats.deferred``."""
     stats = CycleStats()
-    received, newest, clock = _received(conn, CURSOR_NAME)
+    received, newest, clock = _received(conn, CURSOR_NAME, horizon)
     ids = sorted(received) if only is None else list(only)
     if pending:
         ids = sorted(set(ids) | pending)
@@ -175,16 +195,23 @@ async def serve(
     settle_s: float = SETTLE.total_seconds(),
     clock: Clock = utc_now,
     on_cycle: Callable[[CycleStats], None] | None = None,
+    horizon: timedelta | None = None,
 ) -> None:
     """Run cycles every ``interval_s`` until ``stop`` is set; a database outage is logged and retried. Animals whose
-    rows are still arriving wait until they have been quiet for ``settle_s`` (see the module's docstring)."""
+    rows are still arriving wait until they have been quiet for ``settle_s`` (see the module's docstring).
+    ``horizon``: the ingest's past horizon (default: ``VIGIE_INGEST_PAST_HORIZON_DAYS`` of the settings)."""
     pending: set[str] = set()
     settle = timedelta(seconds=settle_s)
+    if horizon is None:
+        from vigie.settings import Settings  # noqa: PLC0415 - the environment is read once, when the service starts
+
+        horizon = timedelta(days=Settings().ingest_past_horizon_days)
+    past = horizon
 
     def cycle(full: bool) -> CycleStats:
         with psycopg.connect(dsn, autocommit=True, connect_timeout=10) as conn:
             conn.execute("SELECT set_config('statement_timeout', %s, false)", (f"{int(cycle_timeout_s * 1000)}",))
-            return run_cycle(conn, ruleset, clock(), full=full, pending=pending, settle=settle)
+            return run_cycle(conn, ruleset, clock(), full=full, pending=pending, settle=settle, horizon=past)
 
     async def loop() -> None:
         last_sweep: datetime | None = None

@@ -44,8 +44,9 @@ def _label(onset_min: float | None, recipe: str = "hypoglycaemia", shift_h: floa
 
 
 def _scores(alerts: list[tuple[str, Episode]], labels: list[dict[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = score(alerts, labels, REX, ruleset(), T0 - timedelta(days=1), T0 + timedelta(days=1))
-    return out["hypoglycemia"]
+    out = score(alerts, labels, REX, ruleset(), T0 - timedelta(days=1), T0 + timedelta(days=1))
+    hypo: dict[str, Any] = out["hypoglycemia"]
+    return hypo
 
 
 def test_the_delay_counts_from_the_onset_and_the_delay_from_the_start_is_reported_beside_it() -> None:
