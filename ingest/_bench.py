@@ -97,6 +97,13 @@ def _publisher(port: int, corpus: Corpus, rate: float | None, probe: str, out: C
             client_id=f"bench-pub-{os.getpid()}",
         )
     )
+    times = os.times()
+    out.send(times.user + times.system)  # the load generator's own CPU seconds
+
+
+def publisher_cpu(conn: Connection) -> float:
+    """The CPU seconds the publisher reports after its result (0 if it does not within 10 s)."""
+    return float(conn.recv()) if conn.poll(10) else 0.0
 
 
 def _counter(port: int, root: str, n: int, qos: int, protocol: MQTTProtocolVersion, out: Connection) -> None:
@@ -195,6 +202,7 @@ class _Env:
         self.workdir = Path(tempfile.mkdtemp(prefix="vigie-bench-"))
         self.port = free_port()
         self.broker: subprocess.Popen[bytes] | None = None
+        self.publisher_cpu_s = 0.0  # of the last end-to-end run
 
     def __enter__(self) -> _Env:
         exe = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
@@ -458,6 +466,7 @@ def measure_end_to_end(
     seconds = time.perf_counter() - t0
     published: tuple[int, list[float]] = _recv(pub_out, 120, "the publisher")  # type: ignore[assignment]
     acked, probe_times = published
+    env.publisher_cpu_s = publisher_cpu(pub_out)
     publisher.join(10)
     if poll is not None:
         poll.close()
@@ -620,14 +629,17 @@ def run_bench(
                 meter = CpuMeter(groups).start()
                 seconds, _ = measure_end_to_end(env, worker, one)
                 meter.stop()
-            cpu_one = meter.per_message_us(messages)
+            cpu_one = {**meter.per_message_us(messages), "publisher": round(env.publisher_cpu_s / messages * 1e6, 2)}
             stored, distinct = env.count()
             many = make_corpus("bench/e2e", batched, 50, time.time() - 15 * 86400)
             with console.status(f"end to end: {batched:,} messages of 50 readings"):
                 meter = CpuMeter(groups).start()
                 b_seconds, _ = measure_end_to_end(env, worker, many)
                 meter.stop()
-            cpu_batched = meter.per_message_us(batched * 50)  # per reading
+            cpu_batched = {  # per reading
+                **meter.per_message_us(batched * 50),
+                "publisher": round(env.publisher_cpu_s / (batched * 50) * 1e6, 2),
+            }
             b_stored, b_distinct = env.count()
             rate = messages / seconds
             with console.status(f"latency at half the rate ({rate / 2:,.0f} msg/s), with vigie rules running"):

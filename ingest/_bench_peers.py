@@ -40,6 +40,7 @@ from ingest._bench import (
     backend_pids,
     make_corpus,
     measure_end_to_end,
+    publisher_cpu,
 )
 from ingest.errors import IngestError
 from vigie.settings import Settings
@@ -105,6 +106,7 @@ def measure_naive(env: _Env, corpus: Corpus) -> dict[str, Any]:
     done = _wait_rows(env.dsn, "SELECT count(*) FROM readings", n, 600, "the naive subscriber")
     meter.stop()
     _recv(pub_out, 120, "the publisher")
+    pub_cpu = publisher_cpu(pub_out)
     publisher.join(10)
     proc.terminate()
     proc.join(10)
@@ -114,7 +116,7 @@ def measure_naive(env: _Env, corpus: Corpus) -> dict[str, Any]:
         "readings_per_s": round(n / (done - t0), 1),
         "lost": n - distinct,
         "duplicates": stored - distinct,
-        "cpu_us_per_message": meter.per_message_us(n),
+        "cpu_us_per_message": {**meter.per_message_us(n), "publisher": round(pub_cpu / n * 1e6, 2)},
     }
 
 
@@ -196,6 +198,7 @@ def measure_pypi_peer(env: _Env, corpus: Corpus, say: Any = None) -> dict[str, A
         done = _wait_rows(env.dsn, "SELECT count(*) FROM esphome_data", n, n / 50 + 60, "the PyPI peer")
         meter.stop()
         _recv(pub_out, 120, "the publisher")
+        pub_cpu = publisher_cpu(pub_out)
         publisher.join(10)
     finally:
         proc.send_signal(signal.SIGINT)
@@ -212,7 +215,7 @@ def measure_pypi_peer(env: _Env, corpus: Corpus, say: Any = None) -> dict[str, A
         "readings_per_s": round(n / (done - t0), 1),
         "lost": max(n - stored, 0),
         "duplicates": max(stored - n, 0),
-        "cpu_us_per_message": meter.per_message_us(n),
+        "cpu_us_per_message": {**meter.per_message_us(n), "publisher": round(pub_cpu / n * 1e6, 2)},
     }
 
 
@@ -235,7 +238,7 @@ def measure_vigie(env: _Env, corpus: Corpus) -> dict[str, Any]:
         "readings_per_s": round(n / seconds, 1),
         "lost": n - distinct,
         "duplicates": stored - distinct,
-        "cpu_us_per_message": meter.per_message_us(n),
+        "cpu_us_per_message": {**meter.per_message_us(n), "publisher": round(env.publisher_cpu_s / n * 1e6, 2)},
     }
 
 
@@ -270,7 +273,14 @@ def run_peers_bench(
         print(json.dumps(result))  # noqa: T201 - the command's output
         return result
     table = Table(title="vigie bench peers (same corpus, broker and database; one reading per message)")
-    for col in ("ingestor", "messages", "readings/s", "Vigie ratio", "lost / dup", "CPU µs/msg (process, postgres)"):
+    for col in (
+        "ingestor",
+        "messages",
+        "readings/s",
+        "Vigie ratio",
+        "lost / dup",
+        "CPU µs/msg (process, postgres, publisher)",
+    ):
         table.add_column(col, justify="left" if col == "ingestor" else "right")
     rows: list[tuple[str, dict[str, Any]]] = [("Vigie (QoS 1, ack after commit)", vigie)]
     rows.append(("naive paho on_message → INSERT", result["naive"]))

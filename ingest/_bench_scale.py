@@ -18,7 +18,17 @@ from typing import Any
 
 import psycopg
 
-from ingest._bench import CpuMeter, _Env, _publisher, _recv, _start, _Worker, backend_pids, make_corpus
+from ingest._bench import (
+    CpuMeter,
+    _Env,
+    _publisher,
+    _recv,
+    _start,
+    _Worker,
+    backend_pids,
+    make_corpus,
+    publisher_cpu,
+)
 from ingest.errors import IngestError
 from vigie.settings import Settings
 
@@ -53,6 +63,7 @@ def measure_workers(env: _Env, k: int, n: int, run: int) -> dict[str, Any]:
         meter.stop()
         published: tuple[int, list[float]] = _recv(pub_out, 120, "the publisher")  # type: ignore[assignment]
         acked = published[0]
+        meter.used["publisher"] = publisher_cpu(pub_out)
         publisher.join(10)
         shares = [w.acks() - b for w, b in zip(workers, base, strict=True)]
     finally:

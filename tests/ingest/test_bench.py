@@ -56,7 +56,7 @@ def test_bench_ingest_stores_everything_once_and_reports_every_figure(db_dsn: st
     assert 0 < r["p50_publish_to_commit_ms"] <= r["p99_publish_to_commit_ms"]
     assert r["alert_samples"] == r["alert_probes"] == 20  # every hypoglycemia probe raised its alert
     assert 0 < r["p50_publish_to_alert_ms"] <= r["p95_publish_to_alert_ms"] <= r["max_publish_to_alert_ms"]
-    assert set(r["cpu_us_per_message"]) == {"worker", "broker", "postgres"}
+    assert set(r["cpu_us_per_message"]) == {"worker", "broker", "postgres", "publisher"}
     assert r["cpu_us_per_message"]["worker"] > 0
 
 
@@ -78,6 +78,9 @@ def test_bench_scale_workers_share_the_stream_exactly_once(db_dsn: str) -> None:
         assert (run["readings_stored"], run["lost"], run["duplicates"]) == (3000, 0, 0)
         assert len(run["share"]) == run["workers"]
         assert sum(run["share"]) == pytest.approx(1.0, abs=0.002)  # acknowledgements add up to the published set
+        assert {f"worker-{i + 1}" for i in range(run["workers"])} | {"broker", "postgres", "publisher"} == set(
+            run["cpu_us_per_message"]
+        )
     one = next(run for run in r["runs"] if run["workers"] == 1)
     assert one["reordered_pairs"] == 0  # one worker commits each device's readings in order
     assert r["summary"][0]["speedup"] == 1.0
