@@ -19,7 +19,12 @@ DISPLAY_TZ: Final = ZoneInfo("Europe/Paris")
 CATALOG: Final[dict[str, tuple[str, str]]] = {
     # frame
     "app.name": ("Vigie", "Vigie"),
-    "app.tagline": ("Suivi à distance de vos patients", "Remote monitoring of your patients"),
+    "app.tagline": ("Suivi à distance des animaux", "Remote animal monitoring"),
+    "app.tagline_vet": ("Suivi à distance de vos patients", "Remote monitoring of your patients"),
+    "app.tagline_owner": (
+        "Les conseils de votre clinique pour vos animaux",
+        "Advice from your clinic for your animals",
+    ),
     "nav.skip": ("Aller au contenu", "Skip to content"),
     "nav.triage": ("Patients à voir", "Triage"),
     "nav.drafts": ("Messages à valider", "Drafts to review"),
