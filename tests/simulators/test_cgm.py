@@ -121,6 +121,25 @@ def test_scan_mode_uploads_at_scans_and_loses_what_is_older_than_8_hours() -> No
     assert 3 * 5 <= scanned <= 6 * 7  # 3-6 scans a day
 
 
+def test_scanned_sensors_lose_only_what_a_night_leaves_beyond_8_hours() -> None:
+    """The owner scans on waking and at bedtime [D]: the 8-h buffer [S] loses a few readings after the bedtime
+    scan, on nights longer than 8 h, and nothing in the day."""
+    e = engine(raw(interval=15), days=21, seed=4)
+    sim = e.simulators[0]
+    pet = sim.pets[0]  # type: ignore[attr-defined]
+    lost_hours: list[float] = []
+    total = 0
+    for day in range(int(e.fleet.start // DAY_S), int(END // DAY_S) - 2):
+        t = day * DAY_S + np.arange(0, DAY_S, 15 * MINUTE_S, dtype=np.float64)
+        _, lost, _ = sim._upload_times(pet, day, t)  # type: ignore[attr-defined]
+        total += t.size
+        lost_hours.extend(((t[lost] % DAY_S) / HOUR_S).tolist())
+    hours = np.array(lost_hours)
+    assert 0 < hours.size / total < 0.08  # 2 h or less of a night, on most nights: < 8 % of the readings
+    night = (hours >= 21.5) | (hours < 1.0)  # after the bedtime scan
+    assert night.mean() > 0.8  # the rest: a day with one scan between waking and bedtime, a little late
+
+
 def test_streaming_mode_has_backlog_uploads_after_phone_outages() -> None:
     _, r = measured(raw(interval=5), days=10, seed=6)
     glucose = r.of_metric("glucose")
