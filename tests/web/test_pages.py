@@ -252,6 +252,9 @@ def test_horse_and_cow_pages(client: TestClient, web_world: WebWorld) -> None:
     assert [t["name"] for t in _chart(horse.text)["traces"]] == ["Fourrage par visite (kg)", "Eau par visite (L)"]
     assert "Consommation quotidienne" in horse.text
     assert "% de référence" in horse.text
+    quiet = client.get("/patients/horse-a?range=6h").text  # the feeder has been silent for 9 h
+    assert 'id="chart-empty"' in quiet
+    assert "plotly.min.js" not in quiet
     cow = client.get("/patients/cow-a?range=3d")
     assert cow.status_code == 200
     assert [t["name"] for t in _chart(cow.text)["traces"]] == ["Lait par traite (kg)"]
