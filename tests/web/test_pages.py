@@ -474,3 +474,15 @@ def test_redirect_targets_stay_on_this_site() -> None:
     for bad in ("//evil.example/x", "https://evil.example", "\\\\evil", "/\\evil.example", "", "javascript:alert(1)"):
         assert safe_next(bad, "/triage") == "/triage", bad
     assert safe_next("/patients/cat-a?range=6h", "/triage") == "/patients/cat-a?range=6h"
+
+
+def test_behind_an_https_proxy_the_public_url_decides(api_settings: Any, web_world: WebWorld) -> None:
+    from api._app import create_app
+
+    settings = api_settings.model_copy(update={"api_public_url": "https://vigie.example"})
+    with TestClient(create_app(settings), follow_redirects=False) as c:
+        page = c.get("/login")
+        form = {"username": "vet-a", "password": PASSWORD, "csrf_token": csrf_of(page.text)}
+        r = c.post("/login", data=form, headers={"Origin": "https://vigie.example"})  # the proxy's origin is ours
+        assert r.status_code == 303
+        assert "secure" in _cookie_header(r, "vigie_session").lower()
