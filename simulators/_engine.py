@@ -62,7 +62,7 @@ class Engine:
         return Readings.concat(parts).sorted(by_sent=True)
 
     def labels(self, start: float, end: float) -> list[Label]:
-        """Labels of injected anomalies overlapping [start, end] and of events that began in it, by start."""
+        """Labels of injected anomalies and of the simulator's own events overlapping [start, end], by start."""
         out: list[Label] = []
         devices = self._device_of_animal()
         cgm = next(sim for sim in self.simulators if isinstance(sim, CgmSimulator))
@@ -74,11 +74,13 @@ class Engine:
                     lab["onset"] = None if onset is None else rfc3339_one(onset)
                 out.append(lab)
         seen = {(lab["animal_id"], lab["recipe"], lab["start"]) for lab in out}
-        for d in range(math.floor(start / DAY_S), math.floor(end / DAY_S) + 1):
+        # events still going on at ``start`` count too (a true low in progress when a recording begins)
+        for d in range(math.floor(start / DAY_S) - 1, math.floor(end / DAY_S) + 1):
             for lab in self.day(d)[1]:
                 key = (lab["animal_id"], lab["recipe"], lab["start"])
                 t0 = np.datetime64(lab["start"].rstrip("Z"), "s").astype(np.int64)
-                if key not in seen and start <= t0 <= end:
+                t1 = np.datetime64(lab["end"].rstrip("Z"), "s").astype(np.int64)
+                if key not in seen and t0 <= end and t1 >= start:
                     seen.add(key)
                     out.append(lab)
         out.sort(key=lambda lab: (lab["start"], lab["animal_id"], lab["recipe"]))

@@ -327,3 +327,16 @@ def test_hypoglycaemia_labels_carry_the_onset_of_the_true_low() -> None:
         assert lab["onset"] == lab["start"]
         assert truth_at(epoch(lab["onset"])) < 60
     assert all("onset" not in lab for lab in labels if lab["category"] != "hypoglycemia")
+
+
+def test_a_low_in_progress_when_a_window_starts_is_labelled() -> None:
+    """The labels of a window include the simulator's events that began before it and still go on (a true low in
+    progress when a recording starts was unlabelled, and the alert on it counted as false)."""
+    e = engine(raw(), days=6, seed=5)
+    lows = [lab for lab in e.labels(e.fleet.start, e.fleet.end) if lab["recipe"] == "spontaneous_hypoglycaemia"]
+    assert lows
+    for lab in lows:
+        t0 = float(np.datetime64(lab["start"].rstrip("Z"), "s").astype(np.int64))
+        later = e.labels(t0 + 5 * MINUTE_S, e.fleet.end)
+        assert lab in later
+        assert lab not in e.labels(e.fleet.start, t0 - 5 * MINUTE_S)
