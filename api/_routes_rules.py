@@ -20,7 +20,6 @@ overridable.
 
 from __future__ import annotations
 
-import math
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -33,150 +32,28 @@ from api._deps import CLINIC_READERS, VETS, AppSettings, Caller, Db, clinic_filt
 from api._models import Body, Out
 from api._routes_alerts import COMMON_RESPONSES, ID_PATTERN, TEXT_PATTERN
 from rules._config import RuleSet, load_rules
-from rules._model import SEVERITIES, AnimalContext, Rule
-from rules._store import Conn, audit, effective_rules, set_override
+from rules._model import AnimalContext, Rule
+from rules._overrides import ParamType, normalise, param_problems, param_types
+from rules._store import Conn, delete_override, effective_rules, set_override
 
 router = APIRouter(prefix="/api/v1", tags=["rules"], responses=COMMON_RESPONSES)
-
-ParamType = Literal["number", "integer", "severity"]
-# The optional numeric parameters each kind reads (rules/_kinds_*.py: rule.num(name, default)); an override may
-# also set any numeric parameter of the rule's own file entry. Integers are counts.
-_INTEGERS = frozenset(
-    {
-        "min_points",
-        "clear_points",
-        "min_cycles",
-        "min_events",
-        "consecutive",
-        "clear_milkings",
-        "own_milkings",
-        "baseline_days",
-        "min_baseline_days",
-        "mean_days",
-        "lag_days",
-        "min_signs",
-    }
-)
-KIND_PARAMS: dict[str, frozenset[str]] = {
-    "threshold": frozenset(
-        {
-            "threshold",
-            "clear",
-            "hold_min",
-            "min_points",
-            "clear_hold_min",
-            "clear_points",
-            "max_gap_min",
-            "urgent_below",
-            "urgent_above",
-            "predict_min",
-            "predict_below",
-            "predict_rate",
-            "slope_min",
-            "predict_max_step",
-        }
-    ),
-    "glucose_mean": frozenset({"above", "clear", "days", "min_coverage"}),
-    "glucose_curve": frozenset({"nadir_low", "nadir_high", "days", "min_cycles"}),
-    "stale": frozenset({"streaming_max_min", "scan_max_min"}),
-    "rate": frozenset({"max_rate", "max_gap_min", "window_min", "min_events"}),
-    "compression": frozenset(),
-    "rolling_drop": frozenset(
-        {"hours", "review_pct", "urgent_pct", "clear_pct", "baseline_days", "min_baseline_days", "min_points"}
-    ),
-    "no_event": frozenset({"min_value", "max_silence_h", "night_start_h", "night_end_h"}),
-    "flatline": frozenset({"zero_below", "min_minutes", "min_events"}),
-    "udder": frozenset(
-        {
-            "review_ratio",
-            "urgent_ratio",
-            "consecutive",
-            "composite_ratio",
-            "yield_drop_pct",
-            "clear_ratio",
-            "clear_milkings",
-            "own_milkings",
-            "min_rise",
-            "clear_margin",
-        }
-    ),
-    "yield": frozenset({"review_pct", "urgent_pct", "clear_pct", "cusum_k", "cusum_h"}),
-    "fp_ratio": frozenset({"above", "urgent_above", "clear", "max_dim"}),
-    "daily_baseline": frozenset({"below_pct", "clear_pct", "days"}),
-    "activity": frozenset({"ratio", "clear_ratio", "hold_h", "baseline_days"}),
-    "lameness": frozenset(
-        {
-            "activity_pct",
-            "visits_pct",
-            "yield_pct",
-            "duration_pct",
-            "min_signs",
-            "min_hours",
-            "mean_days",
-            "lag_days",
-            "baseline_days",
-            "min_baseline_days",
-            "days",
-            "clear_pct",
-        }
-    ),
-}
-MAX_PARAM = 1e9  # no clinical parameter comes near; keeps floats exact and JSON finite
-_HOURS_OF_DAY = frozenset({"night_start_h", "night_end_h"})
-
-
-def param_types(rule: Rule) -> dict[str, ParamType]:
-    """The parameters of ``rule`` an override may set, with their type."""
-    names = set(KIND_PARAMS.get(rule.kind, frozenset()))
-    names |= {k for k, v in rule.params.items() if isinstance(v, int | float) and not isinstance(v, bool)}
-    out: dict[str, ParamType] = {
-        n: "integer" if n in _INTEGERS or type(rule.params.get(n)) is int else "number" for n in sorted(names)
-    }
-    out["severity"] = "severity"
-    return out
-
-
-def _problem(name: str, kind: str, msg: str) -> dict[str, Any]:
-    return {"type": kind, "loc": ("body", "params", name), "msg": msg}
 
 
 def check_params(rules: list[Rule], params: dict[str, Any]) -> dict[str, Any]:
     """``params`` if they fit every definition of the rule in ``rules``, else a 422 naming each bad parameter."""
-    problems: list[dict[str, Any]] = []
-    if not params:
-        problems.append(
-            {"type": "too_short", "loc": ("body", "params"), "msg": "name at least one parameter (or DELETE it)"}
-        )
-    for rule in rules:
-        allowed = param_types(rule)
-        for name, value in params.items():
-            kind = allowed.get(name)
-            if kind is None:
-                problems.append(
-                    _problem(
-                        name,
-                        "extra_forbidden",
-                        f"rule {rule.id} (kind {rule.kind}) has no overridable parameter {name!r};"
-                        f" one of: {', '.join(allowed)}",
-                    )
-                )
-            elif kind == "severity":
-                if value not in SEVERITIES:
-                    problems.append(_problem(name, "enum", f"severity must be one of {', '.join(SEVERITIES)}"))
-            elif isinstance(value, bool) or not isinstance(value, int | float):
-                problems.append(_problem(name, f"{kind}_type", f"{name} must be a {kind}"))
-            elif not (isinstance(value, int) or math.isfinite(value)) or abs(value) > MAX_PARAM:
-                problems.append(
-                    _problem(name, "finite_number", f"{name} must be a finite number within ±{MAX_PARAM:g}")
-                )
-            elif kind == "integer" and (not float(value).is_integer() or value < 1):
-                problems.append(_problem(name, "integer_type", f"{name} must be a whole number ≥ 1"))
-            elif name in _HOURS_OF_DAY and not 0 <= value <= 24:
-                problems.append(_problem(name, "less_than_equal", f"{name} is an hour of the day (0 to 24)"))
+    problems = param_problems(rules, params)
     if problems:
-        unique = list({(p["loc"], p["msg"]): p for p in problems}.values())
-        raise RequestValidationError(unique)
-    return {k: int(v) if param_types(rules[0]).get(k) == "integer" else v for k, v in params.items()}
+        raise RequestValidationError(
+            [
+                {
+                    "type": p.type,
+                    "loc": ("body", "params") if p.name is None else ("body", "params", p.name),
+                    "msg": p.msg,
+                }
+                for p in problems
+            ]
+        )
+    return normalise(rules, params)
 
 
 class ParamOut(Out):
@@ -325,20 +202,6 @@ def _rules_named(ruleset: RuleSet, rule_id: str, species: str | None) -> list[Ru
     if not found:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no rule {rule_id}" + (f" for a {species}" if species else ""))
     return found
-
-
-def delete_override(conn: Conn, clinic_id: str, rule_id: str, *, by: str, animal_id: str | None = None) -> bool:
-    """Remove a vet's override (audited); False if there was none."""
-    cur = conn.execute(
-        "DELETE FROM rule_overrides WHERE clinic_id = %s AND coalesce(animal_id, '') = coalesce(%s, '') AND rule_id = %s"
-        " RETURNING params",
-        (clinic_id, animal_id, rule_id),
-    )
-    row = cur.fetchone()
-    if row is None:
-        return False
-    audit(conn, by, "override.delete", clinic_id, "rule", rule_id, {"animal_id": animal_id, "params": row[0]})
-    return True
 
 
 @router.get("/rules")

@@ -112,6 +112,20 @@ def set_override(
     )
 
 
+def delete_override(conn: Conn, clinic_id: str, rule_id: str, *, by: str, animal_id: str | None = None) -> bool:
+    """Remove a vet's override (audited); False if there was none."""
+    cur = conn.execute(
+        "DELETE FROM rule_overrides WHERE clinic_id = %s AND coalesce(animal_id, '') = coalesce(%s, '') AND rule_id = %s"
+        " RETURNING params",
+        (clinic_id, animal_id, rule_id),
+    )
+    row = cur.fetchone()
+    if row is None:
+        return False
+    audit(conn, by, "override.delete", clinic_id, "rule", rule_id, {"animal_id": animal_id, "params": row[0]})
+    return True
+
+
 def audit(
     conn: Conn, actor: str, action: str, clinic_id: str | None, kind: str, object_id: str, detail: dict[str, Any]
 ) -> None:

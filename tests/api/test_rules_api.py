@@ -8,9 +8,9 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
-from api._routes_rules import KIND_PARAMS
 from rules._config import KINDS, load_rules
 from rules._model import AnimalContext
+from rules._overrides import KIND_PARAMS
 from rules._store import effective_rules
 from tests.api.conftest import World
 from vigie.settings import Settings
