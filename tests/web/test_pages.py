@@ -482,7 +482,11 @@ def test_behind_an_https_proxy_the_public_url_decides(api_settings: Any, web_wor
     settings = api_settings.model_copy(update={"api_public_url": "https://vigie.example"})
     with TestClient(create_app(settings), follow_redirects=False) as c:
         page = c.get("/login")
-        form = {"username": "vet-a", "password": PASSWORD, "csrf_token": csrf_of(page.text)}
-        r = c.post("/login", data=form, headers={"Origin": "https://vigie.example"})  # the proxy's origin is ours
+        assert "secure" in _cookie_header(page, "vigie_csrf").lower()
+        token = csrf_of(page.text)
+        form = {"username": "vet-a", "password": PASSWORD, "csrf_token": token}
+        # the browser talks https to the proxy, so it sends the Secure cookie back (the test client, on http, would not)
+        headers = {"Origin": "https://vigie.example", "Cookie": f"vigie_csrf={token}"}
+        r = c.post("/login", data=form, headers=headers)  # the proxy's origin is ours
         assert r.status_code == 303
         assert "secure" in _cookie_header(r, "vigie_session").lower()
