@@ -44,13 +44,17 @@ from vigie.settings import Settings
 DEVICES = 100
 PROBES = 20  # animals whose hypoglycemia probe gives publish → alert
 VIGIE = str(Path(sys.executable).parent / "vigie")
-MOSQUITTO_CONF = """listener {port} 127.0.0.1
+# `log_type subscribe` only: the C-client ceiling waits for mosquitto_sub's subscription in this log. `user root`:
+# started as root, Mosquitto would switch to the mosquitto user and could not write the log in the private folder
+MOSQUITTO_CONF = """user root
+listener {port} 127.0.0.1
 allow_anonymous true
 persistence false
 max_queued_messages 0
 max_inflight_messages 0
 message_size_limit 0
-log_dest none
+log_dest file {log}
+log_type subscribe
 """
 
 
@@ -202,12 +206,13 @@ class _Env:
         self.workdir = Path(tempfile.mkdtemp(prefix="vigie-bench-"))
         self.port = free_port()
         self.broker: subprocess.Popen[bytes] | None = None
+        self.broker_log = self.workdir / "mosquitto.log"
         self.publisher_cpu_s = 0.0  # of the last end-to-end run
 
     def __enter__(self) -> _Env:
         exe = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
         conf = self.workdir / "mosquitto.conf"
-        conf.write_text(MOSQUITTO_CONF.format(port=self.port))
+        conf.write_text(MOSQUITTO_CONF.format(port=self.port, log=self.broker_log))
         self.broker = subprocess.Popen([exe, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_port(self.port)
         with psycopg.connect(self.admin_dsn, autocommit=True) as admin:
@@ -303,6 +308,11 @@ class CpuMeter:
         return {name: round(sec / messages * 1e6, 2) for name, sec in self.used.items()}
 
 
+def _subscriptions_logged(env: _Env, client_id: str) -> int:
+    text = env.broker_log.read_text() if env.broker_log.exists() else ""
+    return text.count(f" {client_id} ")
+
+
 def measure_c_ceiling(env: _Env, n: int, qos: int) -> float:
     """msg/s delivered by the broker between C clients: ``mosquitto_pub -l`` of ``n`` lines → ``mosquitto_sub -C n``."""
     pub, sub = shutil.which("mosquitto_pub"), shutil.which("mosquitto_sub")
@@ -315,12 +325,18 @@ def measure_c_ceiling(env: _Env, n: int, qos: int) -> float:
             out.write(corpus.payloads[i % len(corpus.payloads)] + b"\n")
     topic = "bench/c/devices/bench-0/telemetry"
     port = str(env.port)
+    before = _subscriptions_logged(env, f"csub-{qos}")
     receiver = subprocess.Popen(
         [sub, "-h", "127.0.0.1", "-p", port, "-t", topic, "-q", str(qos), "-C", str(n), "-i", f"csub-{qos}"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    time.sleep(0.5)  # subscribed (mosquitto_sub has no "ready" signal); not part of the measured time
+    deadline = time.monotonic() + 30  # mosquitto_sub has no "ready" signal: the broker logs the subscription
+    while _subscriptions_logged(env, f"csub-{qos}") <= before:
+        if time.monotonic() > deadline or receiver.poll() is not None:
+            receiver.kill()
+            raise IngestError("benchmark: mosquitto_sub did not subscribe within 30 s")
+        time.sleep(0.02)
     t0 = time.perf_counter()
     with lines.open("rb") as stdin:
         subprocess.run(
