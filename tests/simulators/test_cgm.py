@@ -135,7 +135,7 @@ def test_scanned_sensors_lose_only_what_a_night_leaves_beyond_8_hours() -> None:
         total += t.size
         lost_hours.extend(((t[lost] % DAY_S) / HOUR_S).tolist())
     hours = np.array(lost_hours)
-    assert 0 < hours.size / total < 0.08  # 2 h or less of a night, on most nights: < 8 % of the readings
+    assert 0 < hours.size / total < 0.1  # ~1.75 h of a 9.75-h night on average: ~7.5 % of the readings
     night = (hours >= 21.5) | (hours < 1.0)  # after the bedtime scan
     assert night.mean() > 0.8  # the rest: a day with one scan between waking and bedtime, a little late
 
