@@ -289,8 +289,8 @@ def _not_the_broker(pid: int) -> str | None:
 class _ManagedBroker(BaseSettings):
     """Where the broker configuration Vigie manages lives (``VIGIE_BROKER_DIR``, environment or ``.env``)."""
 
-    model_config = SettingsConfigDict(env_prefix="VIGIE_", env_file=".env", extra="ignore")
-    broker_dir: Path | None = None
+    model_config = SettingsConfigDict(env_prefix="VIGIE_", env_file=".env", extra="ignore", env_ignore_empty=True)
+    broker_dir: Path | None = None  # empty: not managed
 
 
 def managed_dir(explicit: Path | None = None) -> Path | None:
@@ -345,6 +345,7 @@ def sync_managed(
     deadline = sent + timeout_s
     while not _login_accepted(plan.ingest_port, user, password, timeout_s=max(0.1, deadline - time.monotonic())):
         if time.monotonic() >= deadline:
+            write_config(plan, devices, out)  # no one-off login left behind
             raise BrokerConfigError(
                 f"the broker of {pid_file} (pid {pid}) did not apply the new configuration within {timeout_s:g} s"
             )

@@ -238,7 +238,7 @@ BrokerDirOpt = Annotated[
     Path | None,
     typer.Option(
         "--broker-dir",
-        help="the `vigie broker config` folder to regenerate and reload [default: VIGIE_BROKER_DIR, if set]",
+        help="the `vigie broker config` folder to regenerate and reload (default: $VIGIE_BROKER_DIR, if set)",
     ),
 ]
 

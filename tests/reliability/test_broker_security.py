@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import functools
 import json
+import os
 import signal
 import socket
 import ssl
@@ -264,6 +265,41 @@ async def test_disable_alone_cuts_the_device_off_at_the_broker(
     )
     assert reconnect_refused
     assert (acked, stored_after) == (0, 0)
+
+
+def test_a_managed_broker_folder_is_checked_first_and_a_stale_pid_never_signalled(
+    run_cli: Run, db_dsn: str, tmp_path: Path
+) -> None:
+    """A --broker-dir that `vigie broker config` did not generate is refused before the registry changes; a pid file
+    whose pid is not Mosquitto (here: this very process, which SIGHUP would end) is never signalled: the files are
+    regenerated for the broker's next start; without a managed folder, stderr says the broker was not updated."""
+    env = {"VIGIE_DATABASE_URL": db_dsn, "VIGIE_MQTT_URL": "mqtt://vigie-ingest:pw@127.0.0.1:1884"}
+    assert run_cli("clinics", "add", "vet-a", env=env)[0] == 0
+    assert run_cli("animals", "add", "rex", "--species", "dog", "--clinic", "vet-a", env=env)[0] == 0
+    assert run_cli("devices", "add", "cgm-rex", "--kind", "cgm", "--animal", "rex", "--credentials", env=env)[0] == 0
+    stray = tmp_path / "not-generated"
+    stray.mkdir()
+    code, _, err = run_cli("devices", "disable", "cgm-rex", "--broker-dir", str(stray), env=env)
+    assert code == 1
+    assert "holds no configuration of `vigie broker config`" in err
+    assert count(db_dsn, "SELECT count(*) FROM devices WHERE enabled") == 1  # unchanged
+
+    out_dir = tmp_path / "broker"
+    assert run_cli("broker", "config", "--out", str(out_dir), "--device-port", "18883", env=env)[0] == 0
+    (out_dir / "mosquitto.pid").write_text(f"{os.getpid()}\n")  # a stale pid file: that pid is pytest now
+    code, out, err = run_cli("devices", "disable", "cgm-rex", env={**env, "VIGIE_BROKER_DIR": str(out_dir)})
+    assert code == 0, err
+    assert "(0 devices admitted)" in out
+    assert "the broker is not running" in out
+    assert (out_dir / "passwd-devices").read_text() == ""
+    assert "~vigie-reload-" not in (out_dir / "passwd-ingest").read_text()
+    code, out, err = run_cli("devices", "enable", "cgm-rex", "--broker-dir", str(out_dir), env=env)
+    assert code == 0, err
+    assert (out_dir / "passwd-devices").read_text().startswith("cgm-rex:$7$")
+    code, _, err = run_cli("devices", "disable", "cgm-rex", env={**env, "VIGIE_BROKER_DIR": ""})
+    assert code == 0
+    assert "broker not updated" in err
+    print("\n[security: managed folder] unknown folder refused before any change; stale pid never signalled")
 
 
 def test_credentials_are_shown_once_and_stored_hashed(run_cli: Run, db_dsn: str, tmp_path: Path) -> None:
