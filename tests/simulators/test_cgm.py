@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from typing import Any
+
 import numpy as np
 import pytest
 
@@ -17,8 +20,12 @@ def cgm(interval: int = 5, **extra: object) -> dict[str, object]:
     return {"id": "cgm-rex", "kind": "cgm", "animal": "rex", "interval_min": interval, **extra}
 
 
-def raw(anomalies: list[dict[str, object]] | None = None, *, interval: int = 5, **animal: object) -> dict[str, object]:
-    return scenario_raw([{**DOG, **animal}], [cgm(interval, compression_per_night=0.0)], anomalies)
+def raw(
+    anomalies: Sequence[Mapping[str, object]] | None = None, *, interval: int = 5, **animal: Any
+) -> dict[str, object]:
+    return scenario_raw(
+        [{**DOG, **animal}], [cgm(interval, compression_per_night=0.0)], [dict(a) for a in anomalies or []]
+    )
 
 
 def test_sample_intervals_follow_the_device_setting() -> None:
@@ -277,7 +284,7 @@ def test_dka_prodrome_is_above_400_with_anorexia() -> None:
 
 
 def test_remission_onset_brings_repeated_lows_at_a_stable_dose() -> None:
-    cat = {"species": "cat", "weight": 5.0, "insulin": "glargine", "dose": 0.3}
+    cat: dict[str, Any] = {"species": "cat", "weight": 5.0, "insulin": "glargine", "dose": 0.3}
     anomaly = {"recipe": "remission_onset", "animal": "rex", "start": "end-20d", "duration": "20d"}
     e1, r1 = measured(raw([anomaly], **cat), days=21, seed=2)
     _, r0 = measured(raw(**cat), days=21, seed=2)

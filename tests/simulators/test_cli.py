@@ -6,6 +6,7 @@ import json
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import orjson
 import psycopg
@@ -90,8 +91,8 @@ def test_simulate_out_writes_readings_and_labels(run_cli: RunCli, small: Path, t
 
 
 def test_simulate_registers_then_publishes(
-    run_cli: RunCli, small: Path, settings: Settings, db: psycopg.Connection
-) -> None:  # type: ignore[type-arg]
+    run_cli: RunCli, small: Path, settings: Settings, db: psycopg.Connection[Any]
+) -> None:
     code, stdout, stderr = run_cli("simulate", str(small), "--register", "--json", env=env_of(settings))
     assert code == 0, stderr
     counts = json.loads(stdout)

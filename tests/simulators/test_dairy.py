@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from typing import Any
+
 import numpy as np
 import pytest
 
@@ -14,8 +17,10 @@ from .helpers import END, daily_sums, measured, scenario_raw, series
 ROBOT = {"id": "robot", "kind": "milking", "animals": ["cow-*"]}
 
 
-def raw(anomalies: list[dict[str, object]] | None = None, *, count: int = 30, **cow: object) -> dict[str, object]:
-    return scenario_raw([{"id": "cow", "species": "cow", "count": count, **cow}], [ROBOT], anomalies)
+def raw(anomalies: Sequence[Mapping[str, object]] | None = None, *, count: int = 30, **cow: Any) -> dict[str, object]:
+    return scenario_raw(
+        [{"id": "cow", "species": "cow", "count": count, **cow}], [ROBOT], [dict(a) for a in anomalies or []]
+    )
 
 
 def test_wood_curve_peak_day_and_yield_are_reproduced() -> None:
@@ -82,7 +87,7 @@ def test_quarters_fat_protein_conductivity_rumination() -> None:
     assert np.mean(rum_days) == pytest.approx(480, abs=30)  # 480 ± 60 min/day [S]
 
 
-def _pair(anomaly: dict[str, object], *, days: float = 10, count: int = 6, seed: int = 1, **cow: object):  # type: ignore[no-untyped-def]
+def _pair(anomaly: Mapping[str, object], *, days: float = 10, count: int = 6, seed: int = 1, **cow: Any):  # type: ignore[no-untyped-def]
     e1, r1 = measured(raw([anomaly], count=count, **cow), days=days, seed=seed)
     _, r0 = measured(raw(count=count, **cow), days=days, seed=seed)
     a = e1.fleet.anomalies[0]
@@ -98,7 +103,8 @@ def _iqr(r, i: int, lo: float, hi: float, quarter: str) -> np.ndarray:  # type: 
     ec = {q: _between(r, f"conductivity_{q}", i, lo, hi) for q in ("lf", "rf", "lr", "rr")}
     stack = np.stack(list(ec.values()))
     two_lowest = np.sort(stack, axis=0)[:2].mean(axis=0)
-    return ec[quarter] / two_lowest
+    out: np.ndarray = ec[quarter] / two_lowest
+    return out
 
 
 def test_mastitis_clinical_raises_quarter_conductivity_and_scc_and_drops_the_quarter() -> None:

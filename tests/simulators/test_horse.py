@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
 import numpy as np
 import pytest
 
@@ -16,8 +18,8 @@ PONY = {"id": "p", "species": "pony", "weight": 280}
 DONKEY = {"id": "d", "species": "donkey", "weight": 190}
 
 
-def raw(anomalies: list[dict[str, object]] | None = None, **env: object) -> dict[str, object]:
-    r = scenario_raw([HORSES, PONY, DONKEY], [FEEDER], anomalies)
+def raw(anomalies: Sequence[Mapping[str, object]] | None = None, **env: object) -> dict[str, object]:
+    r = scenario_raw([HORSES, PONY, DONKEY], [FEEDER], [dict(a) for a in anomalies or []])
     r["environment"] = env
     return r
 
@@ -78,7 +80,7 @@ def test_concentrate_meals_and_weighing() -> None:
     assert series(r, "concentrate_intake", e.fleet.animal_index["p"])[1].size == 0  # ponies get no concentrate here
 
 
-def _intake(anomaly: dict[str, object], animal: str, *, days: float = 8, seed: int = 1):  # type: ignore[no-untyped-def]
+def _intake(anomaly: Mapping[str, object], animal: str, *, days: float = 8, seed: int = 1):  # type: ignore[no-untyped-def]
     e1, r1 = measured(raw([anomaly]), days=days, seed=seed)
     _, r0 = measured(raw(), days=days, seed=seed)
     return e1.fleet.anomalies[0], e1.fleet.animal_index[animal], r1, r0

@@ -24,7 +24,7 @@ SNAPSHOT = "SELECT time, device_id, animal_id, metric, value FROM readings ORDER
 def scalar(dsn: str, sql: str) -> int:
     with psycopg.connect(dsn, autocommit=True) as conn:
         row = conn.execute(sql).fetchone()
-    return int(row[0]) if row else 0  # type: ignore[call-overload]
+    return int(row[0]) if row else 0
 
 
 async def at_least(dsn: str, sql: str, n: int, within: float = 30) -> None:

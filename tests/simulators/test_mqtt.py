@@ -14,14 +14,14 @@ from simulators._engine import Engine
 from simulators._faults import MALFORMED, Faults
 from simulators._publish import Publisher, client_for
 from simulators._record import Recorded, read_recording, record, replay
-from simulators._scenario import parse_scenario
+from simulators._scenario import Scenario, parse_scenario
 from tests.conftest import Broker
 from vigie.settings import Settings
 
 from .helpers import scenario_raw
 
 
-def small_scenario():  # type: ignore[no-untyped-def]
+def small_scenario() -> Scenario:
     return parse_scenario(
         scenario_raw(
             [
@@ -98,7 +98,7 @@ async def test_a_subscriber_receives_exactly_what_was_published(broker: Broker, 
     assert counts.messages == len(collector.messages) > 50
     assert counts.duplicates > 0
     assert counts.malformed > 0
-    payloads = [bytes(m.payload) for m in collector.messages]  # type: ignore[arg-type]
+    payloads = [bytes(m.payload) for m in collector.messages]
     malformed = [p for p in payloads if p in MALFORMED]
     assert len(malformed) == counts.malformed
     data = {p for p in payloads if p not in MALFORMED}  # duplicates are byte-identical re-sends
@@ -114,7 +114,7 @@ async def test_a_subscriber_receives_exactly_what_was_published(broker: Broker, 
         await sub.subscribe(f"{topic_root}/devices/+/status", qos=1)
         async with asyncio.timeout(10):
             async for msg in sub.messages:
-                statuses[str(msg.topic)] = bytes(msg.payload)  # type: ignore[arg-type]
+                statuses[str(msg.topic)] = bytes(msg.payload)
                 if len(statuses) == 3:
                     break
     assert set(statuses.values()) == {b"offline"}
@@ -180,9 +180,7 @@ async def test_follow_goes_on_in_real_time_until_stopped(broker: Broker, topic_r
 
         def fresh() -> bool:
             return any(
-                r["time"] > end_stamp
-                for m in collector.messages
-                for r in orjson.loads(bytes(m.payload))["readings"]  # type: ignore[arg-type]
+                r["time"] > end_stamp for m in collector.messages for r in orjson.loads(bytes(m.payload))["readings"]
             )
 
         await collector.wait_until(fresh, limit_s=20)
