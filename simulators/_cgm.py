@@ -33,12 +33,12 @@ INSULIN_PROFILE: dict[tuple[str, str], tuple[float, float]] = {
     ("nph", "dog"): (4.0, 8.0),
     ("nph", "cat"): (3.0, 6.0),
     ("glargine", "dog"): (8.0, 16.0),
-    # Glargine in cats [D]: AAHA's nadir 12-14 h and duration 12-24 h [S] describe one injection (healthy cats, once
-    # daily). Summed every 12 h, a 13-h nadir falls 1 h after the *next* injection: the simulated curve was lowest
+    # Glargine in cats [D]: AAHA's nadir 12-14 h and duration 12-24 h [S], taken as the action of one injection and
+    # summed every 12 h, a 13-h nadir falls 1 h after the *next* injection: the simulated curve was lowest
     # right after each injection and highest mid-interval, and calibrating a drawn pre-insulin value above its nadir
     # on it needed an amplitude of ~4,500 mg/dL (true glucose clipped at 750 most of the time). Diabetic cats on
     # glargine q12h are curved from the pre-insulin sample over the 12-h interval (0/4/8/12 h, Marshall, The Cat
-    # Clinic, domain §1.5 [S]) and the previous dose still acts at the next one (Rand WSAVA 2017, domain §1.3 [S]).
+    # Clinic, domain §1.5 [S]) and the previous dose still acts at the next one (Rand WSAVA 2017 p. 210, domain §9 [S]).
     # So: the nadir 6 h after the injection (the middle of the 0-12 h curve) [D], and the action lasting 18 h [S, in
     # AAHA's 12-24 h], which makes it broad (shape k ≈ 1.8, the flattest of the table): 58 % of one dose's peak
     # action is left at the next injection. tests/simulators/test_cgm_curves.py checks the resulting curves.
@@ -382,9 +382,9 @@ class CgmSimulator:
         labels: list[Label] = []
         if pet.mode == "scan":
             # the owner scans 3-6 times a day; a reading older than 8 h at a scan is lost [S]. One scan on waking
-            # (07:00-09:00) and one at bedtime (21:30-23:00), the others spread between them [D]: the Libre 14-day must be
-            # scanned at least every 8 h (domain §1.6 [S]), so owners scan morning and evening and lose only what
-            # the night's sleep leaves beyond 8 h. (Scans drawn anywhere in 07:00-23:00 lost 25-30 % of the
+            # (07:00-09:00) and one at bedtime (21:30-23:00), the others spread between them [D]: the Libre 14-day
+            # must be scanned at least every 8 h (domain §1.6 [S]), so owners scan morning and evening and lose only
+            # what the night's sleep leaves beyond 8 h. (Scans drawn anywhere in 07:00-23:00 lost 25-30 % of the
             # 15-min sensors' readings, most of the evenings, when all of a day's scans fell early.)
             scans: list[float] = []
             for d in (day, day + 1, day + 2):
