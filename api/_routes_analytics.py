@@ -39,7 +39,6 @@ _EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 _LATEST = datetime(2200, 1, 1, tzinfo=UTC)
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "no such animal for the caller"}}
 INTAKE_METRICS = ["feed_intake", "concentrate_intake", "water_intake", "eating_time", "body_weight"]
-Number = Annotated[float, Query(gt=0, lt=100_000, allow_inf_nan=False)]
 
 
 def _invalid(loc: tuple[str | int, ...], msg: str, value: Any) -> RequestValidationError:
@@ -123,9 +122,11 @@ def get_glucose(
     start: Annotated[AwareDatetime | None, Query(description="default: 14 days before end")] = None,
     end: Annotated[AwareDatetime | None, Query(description="default: now")] = None,
     unit: Annotated[GlucoseUnit | None, Query(description="default: the owner's, else the clinic's")] = None,
-    low: Annotated[float | None, Number] = None,
-    high: Annotated[float | None, Number] = None,
-    interval_min: Annotated[float | None, Query(gt=0, le=240, allow_inf_nan=False)] = None,
+    low: Annotated[float | None, Query(gt=0, lt=100_000, allow_inf_nan=False, description="in unit")] = None,
+    high: Annotated[float | None, Query(gt=0, lt=100_000, allow_inf_nan=False, description="in unit")] = None,
+    interval_min: Annotated[
+        float | None, Query(ge=0.5, le=240, allow_inf_nan=False, description="sensor sampling interval, minutes")
+    ] = None,
 ) -> GlucoseReportOut:
     """CGM summary and insulin-cycle curves over ``[start, end)`` (at most 92 days). ``low``/``high`` (in ``unit``)
     set the target range; default: the species' (dog and cat 80-250 mg/dL)."""

@@ -38,15 +38,19 @@ router = APIRouter(prefix="/api/v1", tags=["registry"])
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
 NewId = Annotated[str, Field(pattern=ID_PATTERN, description="letters, digits and _ . : - (at most 64)")]
-RefId = Annotated[str, Field(min_length=1, max_length=64)]
-PathId = Annotated[str, Path(max_length=64)]
+RefId = Annotated[str, Field(pattern=ID_PATTERN)]
+PathId = Annotated[str, Path(pattern=ID_PATTERN, description="an id (letters, digits and _ . : -)")]
+QueryId = Annotated[str | None, Query(pattern=ID_PATTERN)]
 Language = Literal["fr", "en"]
 GlucoseUnit = Literal["mg/dL", "mmol/L", "g/L"]
 Species = Literal["dog", "cat", "horse", "pony", "donkey", "cow"]
 DeviceKind = Literal["cgm", "feeder", "milking"]
-Name = Annotated[str, Field(min_length=1, max_length=200)]
-Email = Annotated[str, Field(max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
-WebhookUrl = Annotated[str, Field(max_length=2000, pattern=r"^https?://[^\s]+$")]
+# text the database stores: no control characters (PostgreSQL text cannot even hold NUL)
+Name = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")]
+Email = Annotated[
+    str, Field(max_length=254, pattern=r"^[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+\.[^@\s\x00-\x1f\x7f]+$")
+]
+WebhookUrl = Annotated[str, Field(max_length=2000, pattern=r"^https?://[^\s\x00-\x1f\x7f]+$")]
 Weight = Annotated[float, Field(gt=0, lt=2000, description="kg")]
 
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "no such object in the caller's clinic"}}
@@ -209,7 +213,7 @@ def get_owners(
     caller: Caller,
     conn: Db,
     page: Page,
-    clinic_id: Annotated[str | None, Query(max_length=64)] = None,
+    clinic_id: QueryId = None,
     kind: Literal["owner", "farm"] | None = None,
 ) -> OwnerPage:
     """Owners and farms of the caller's clinic (every clinic for an admin), by id."""
@@ -317,8 +321,8 @@ def get_animals(
     caller: Caller,
     conn: Db,
     page: Page,
-    clinic_id: Annotated[str | None, Query(max_length=64)] = None,
-    owner_id: Annotated[str | None, Query(max_length=64)] = None,
+    clinic_id: QueryId = None,
+    owner_id: QueryId = None,
     species: Species | None = None,
 ) -> AnimalPage:
     """Animals of the caller's clinic (every clinic for an admin; their own for an owner), by id."""
@@ -449,8 +453,8 @@ def get_devices(
     caller: Caller,
     conn: Db,
     page: Page,
-    clinic_id: Annotated[str | None, Query(max_length=64)] = None,
-    animal_id: Annotated[str | None, Query(max_length=64)] = None,
+    clinic_id: QueryId = None,
+    animal_id: QueryId = None,
     kind: DeviceKind | None = None,
     enabled: bool | None = None,
 ) -> DevicePage:

@@ -11,7 +11,9 @@ number of hours (days), the range long enough for the rollup to pay (:data:`ROLL
 up to date. In the Apache edition an hour is up to date unless it is in ``rollup_dirty`` (ingest marks the hours it
 writes in the same transaction; ``vigie db maintain`` rolls them up); in the Timescale edition, before the
 continuous aggregate's watermark. The partial hours and days at both ends, and stale ones, are read raw, so the
-result equals the raw aggregation of the same rows.
+result equals the raw aggregation of the same rows. As a guard against rows written without marking their hour (a
+bulk load that bypassed ingest), the rollups are used only when they count as many readings as the raw rows they
+stand for (an index-only count); otherwise the whole request is answered from the raw rows.
 
 Glucose is stored in mg/dL; ``unit`` converts it (mmol/L = mg/dL / 18, g/L = mg/dL / 100). Other metrics are in
 their canonical unit of config/metrics.toml.
@@ -253,6 +255,41 @@ def rollup_freshness(conn: Conn, start: datetime, end: datetime) -> tuple[list[d
     return [], row[0]
 
 
+def _rollups_complete(conn: Conn, animal: AnimalRef, segments: list[Segment], metrics: Sequence[str] | None) -> bool:
+    """True when the rollup rows of ``segments`` count as many readings as the raw rows they stand for.
+
+    Readings are immutable, so equal counts mean the rollups hold every row; a row written without marking its
+    hour (a bulk load that bypassed ingest) makes them differ, and the request is then answered from the raw rows.
+    The count reads the primary index only, a fraction of what aggregating the raw rows costs.
+    """
+    params: dict[str, Any] = {
+        "animal": animal.id,
+        "clinic": animal.clinic_id,
+        "metrics": list(metrics) if metrics is not None else None,
+    }
+    for source in ("hourly", "daily"):
+        mine = [s for s in segments if s.source == source]
+        params[f"{source}_a"] = [s.start for s in mine]
+        params[f"{source}_b"] = [s.end for s in mine]
+    row = conn.execute(
+        "SELECT (SELECT count(*) FROM unnest(%(hourly_a)s::timestamptz[] || %(daily_a)s::timestamptz[],"
+        "                                    %(hourly_b)s::timestamptz[] || %(daily_b)s::timestamptz[]) AS g (a, b)"
+        "        JOIN readings r ON r.time >= g.a AND r.time < g.b"
+        "        WHERE r.animal_id = %(animal)s AND r.clinic_id = %(clinic)s"
+        "        AND (%(metrics)s::text[] IS NULL OR r.metric = ANY(%(metrics)s::text[]))),"
+        "       (SELECT coalesce(sum(h.n), 0) FROM unnest(%(hourly_a)s::timestamptz[], %(hourly_b)s::timestamptz[]) AS g (a, b)"
+        "        JOIN readings_hourly h ON h.bucket >= g.a AND h.bucket < g.b"
+        "        WHERE h.animal_id = %(animal)s AND h.clinic_id = %(clinic)s"
+        "        AND (%(metrics)s::text[] IS NULL OR h.metric = ANY(%(metrics)s::text[])))"
+        "     + (SELECT coalesce(sum(d.n), 0) FROM unnest(%(daily_a)s::timestamptz[], %(daily_b)s::timestamptz[]) AS g (a, b)"
+        "        JOIN readings_daily d ON d.bucket >= g.a AND d.bucket < g.b"
+        "        WHERE d.animal_id = %(animal)s AND d.clinic_id = %(clinic)s"
+        "        AND (%(metrics)s::text[] IS NULL OR d.metric = ANY(%(metrics)s::text[])))",
+        params,
+    ).fetchone()
+    return row is not None and int(row[0]) == int(row[1])
+
+
 def bucketed_readings(
     conn: Conn,
     animal: AnimalRef,
@@ -274,6 +311,8 @@ def bucketed_readings(
         freshness = rollup_freshness(conn, start, end)
         if freshness is not None:
             segments = plan(start, end, width, stale_hours=freshness[0], fresh_until=freshness[1])
+            if not _rollups_complete(conn, animal, segments, metrics):
+                segments = [Segment("raw", start, end)]
     params: dict[str, Any] = {
         "animal": animal.id,
         "clinic": animal.clinic_id,
