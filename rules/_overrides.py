@@ -161,3 +161,28 @@ def normalise(rules: list[Rule], params: dict[str, Any]) -> dict[str, Any]:
         raise RuleConfigError(f"override of rule {rules[0].id}: " + "; ".join(p.msg for p in problems))
     types = param_types(rules[0])
     return {k: int(v) if types.get(k) == "integer" else v for k, v in params.items()}
+
+
+def definitions(by_species: dict[str, tuple[Rule, ...]], rule_id: str, species: str | None = None) -> list[Rule]:
+    """Every definition of ``rule_id`` (for ``species``, or for any species)."""
+    pools = [by_species.get(species, ())] if species is not None else list(by_species.values())
+    return [r for pool in pools for r in pool if r.id == rule_id]
+
+
+def usable(
+    by_species: dict[str, tuple[Rule, ...]], species: str, overrides: dict[str, dict[str, Any]]
+) -> tuple[dict[str, dict[str, Any]], list[str]]:
+    """The overrides that fit the species' rules, and a message for each one set aside (stored before validation
+    existed, or by hand in the database). An unknown rule id is not a problem: the override is for another species."""
+    kept: dict[str, dict[str, Any]] = {}
+    refused: list[str] = []
+    for rule_id, params in overrides.items():
+        rules = definitions(by_species, rule_id, species)
+        if not rules:
+            continue
+        problems = param_problems(rules, params)
+        if problems:
+            refused.append(f"override of rule {rule_id} ignored: " + "; ".join(p.msg for p in problems))
+        else:
+            kept[rule_id] = normalise(rules, params)
+    return kept, refused

@@ -19,7 +19,9 @@ from psycopg.types.json import Jsonb
 
 from rules._config import EffectiveRules, RuleSet
 from rules._drafts import AlertFacts, Recipient, compose
+from rules._errors import RuleConfigError
 from rules._model import SEVERITY_RANK, AnimalContext, Episode
+from rules._overrides import definitions, normalise, usable
 
 logger = logging.getLogger(__name__)
 Conn = psycopg.Connection[tuple[Any, ...]]
@@ -76,6 +78,12 @@ def effective_rules(conn: Conn, ruleset: RuleSet, ctx: AnimalContext) -> Effecti
         (ctx.clinic_id, ctx.animal_id),
     ):
         (clinic if animal_id is None else animal)[str(rule_id)] = dict(params)
+    # an override that does not fit its rule is set aside (and logged), never allowed to stop the evaluation: the
+    # animal stays watched with the defaults and the overrides that are valid
+    clinic, bad_clinic = usable(ruleset.by_species, ctx.species, clinic)
+    animal, bad_animal = usable(ruleset.by_species, ctx.species, animal)
+    for message in bad_clinic + bad_animal:
+        logger.error("%s: %s", ctx.animal_id, message)
     rules = ruleset.for_animal(ctx.species, clinic=clinic, animal=animal)
     conn.execute(
         "INSERT INTO rule_set_versions (version, species, content) VALUES (%s, %s, %s) ON CONFLICT (version) DO NOTHING",
@@ -93,8 +101,22 @@ def set_override(
     by: str,
     animal_id: str | None = None,
     reason: str = "",
+    ruleset: RuleSet | None = None,
 ) -> None:
-    """Set (replace) a vet's override of one rule for a clinic or an animal; audited."""
+    """Set (replace) a vet's override of one rule for a clinic or an animal; audited. With ``ruleset``, the
+    parameters are checked against the rule first (RuleConfigError naming each bad one)."""
+    if ruleset is not None:
+        species = None
+        if animal_id is not None:
+            row = conn.execute("SELECT species FROM animals WHERE id = %s AND clinic_id = %s", (animal_id, clinic_id))
+            found = row.fetchone()
+            if found is None:
+                raise RuleConfigError(f"no animal {animal_id} in clinic {clinic_id}")
+            species = str(found[0])
+        rules = definitions(ruleset.by_species, rule_id, species)
+        if not rules:
+            raise RuleConfigError(f"no rule {rule_id}" + (f" for a {species}" if species else ""))
+        params = normalise(rules, params)
     conn.execute(
         "INSERT INTO rule_overrides (clinic_id, animal_id, rule_id, params, set_by, reason) VALUES (%s, %s, %s, %s, %s, %s)"
         " ON CONFLICT (clinic_id, coalesce(animal_id, ''), rule_id)"

@@ -306,7 +306,13 @@ def overrides_set(
             values[key] = json.loads(raw)
         except ValueError:
             values[key] = raw
-    _vet_action(ctx, lambda conn: set_override(conn, clinic, rule, values, by=by, animal_id=animal, reason=reason))
+    from rules._config import load_rules  # noqa: PLC0415
+
+    ruleset = load_rules(_settings(ctx).config_dir / "rules")
+    _vet_action(
+        ctx,
+        lambda conn: set_override(conn, clinic, rule, values, by=by, animal_id=animal, reason=reason, ruleset=ruleset),
+    )
     _out(f"override of {rule} for {animal or clinic} set by {by}")
 
 
