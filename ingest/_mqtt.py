@@ -362,13 +362,27 @@ class MqttLink:
         try:
             async with asyncio.timeout(CONNECT_TIMEOUT_S):
                 await self._loop.run_in_executor(None, self._blocking_connect, props)
-                await self._connected.wait()
-                await self._subscribed.wait()
+                await self._handshake()
         except (TimeoutError, OSError) as exc:
             self._client.disconnect()
             raise BrokerError(f"cannot reach the broker at {self._host}:{self._port}: {exc or 'timeout'}") from exc
         if self._lost.is_set():
             raise BrokerError("the broker refused the connection or the subscription")
+
+    async def _handshake(self) -> None:
+        """Wait until connected and subscribed, or until the connection is refused or lost on the way (a reset during
+        the handshake must not cost the whole CONNECT_TIMEOUT_S)."""
+
+        async def ready() -> None:
+            await self._connected.wait()
+            await self._subscribed.wait()
+
+        waiters = [asyncio.ensure_future(ready()), asyncio.ensure_future(self._lost.wait())]
+        try:
+            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
 
     def _blocking_connect(self, props: Properties) -> None:
         self._client.connect(self._host, self._port, keepalive=self._keepalive_s, clean_start=False, properties=props)
