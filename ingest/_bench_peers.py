@@ -94,16 +94,17 @@ def _wait_rows(dsn: str, sql: str, n: int, timeout: float, what: str) -> float:
             time.sleep(0.02)
 
 
-def measure_naive(env: _Env, corpus: Corpus) -> dict[str, Any]:
+def measure_naive(env: _Env, corpus: Corpus, per_message: int = 1) -> dict[str, Any]:
     """The naive subscriber on ``corpus``: rate, lost, duplicates, CPU per message."""
     n = len(corpus.payloads)
+    readings = n * per_message
     env.reset()
     proc, ready = _start(naive_subscriber, env.port, "bench/naive", env.dsn)
     _recv(ready, 30, "the naive subscriber")
     meter = CpuMeter({"naive": [proc.pid or 0], "postgres": backend_pids(env.dsn)}).start()
     t0 = time.perf_counter()
     publisher, pub_out = _start(_publisher, env.port, corpus, None, "-")
-    done = _wait_rows(env.dsn, "SELECT count(*) FROM readings", n, 600, "the naive subscriber")
+    done = _wait_rows(env.dsn, "SELECT count(*) FROM readings", readings, 600, "the naive subscriber")
     meter.stop()
     _recv(pub_out, 120, "the publisher")
     pub_cpu = publisher_cpu(pub_out)
@@ -113,8 +114,8 @@ def measure_naive(env: _Env, corpus: Corpus) -> dict[str, Any]:
     stored, distinct = env.count()
     return {
         "messages": n,
-        "readings_per_s": round(n / (done - t0), 1),
-        "lost": n - distinct,
+        "readings_per_s": round(readings / (done - t0), 1),
+        "lost": readings - distinct,
         "duplicates": stored - distinct,
         "cpu_us_per_message": {**meter.per_message_us(n), "publisher": round(pub_cpu / n * 1e6, 2)},
     }
@@ -222,9 +223,10 @@ def measure_pypi_peer(env: _Env, corpus: Corpus, say: Any = None) -> dict[str, A
 # --- Vigie and the command ------------------------------------------------------------------------------------------
 
 
-def measure_vigie(env: _Env, corpus: Corpus) -> dict[str, Any]:
+def measure_vigie(env: _Env, corpus: Corpus, per_message: int = 1) -> dict[str, Any]:
     """``vigie ingest`` on ``corpus``."""
     n = len(corpus.payloads)
+    readings = n * per_message
     worker = _Worker(env, "bench/vigie")
     try:
         meter = CpuMeter({"vigie": [worker.proc.pid], "postgres": backend_pids(env.dsn)}).start()
@@ -235,27 +237,39 @@ def measure_vigie(env: _Env, corpus: Corpus) -> dict[str, Any]:
     stored, distinct = env.count()
     return {
         "messages": n,
-        "readings_per_s": round(n / seconds, 1),
-        "lost": n - distinct,
+        "readings_per_s": round(readings / seconds, 1),
+        "lost": readings - distinct,
         "duplicates": stored - distinct,
         "cpu_us_per_message": {**meter.per_message_us(n), "publisher": round(env.publisher_cpu_s / n * 1e6, 2)},
     }
 
 
 def run_peers_bench(
-    settings: Settings, *, messages: int, naive_messages: int, peer_messages: int, pypi: bool, as_json: bool
+    settings: Settings,
+    *,
+    messages: int,
+    naive_messages: int,
+    peer_messages: int,
+    pypi: bool,
+    as_json: bool,
+    per_message: int = 1,
 ) -> dict[str, Any]:
-    """Vigie, the naive baseline and (with ``pypi``) the PyPI peer, in one run; print the table or JSON."""
+    """Vigie, the naive baseline and (with ``pypi``) the PyPI peer, in one run; print the table or JSON.
+
+    With ``per_message`` > 1, Vigie and the naive baseline get messages of that many readings (the naive one then
+    inserts and commits each reading); the PyPI peer takes one value per message by design and keeps one."""
     from rich.console import Console  # noqa: PLC0415
     from rich.table import Table  # noqa: PLC0415
 
     console = Console(stderr=True)
     start = time.time() - 5 * 86400
     with _Env(settings) as env:
-        with console.status(f"Vigie: {messages:,} one-reading messages"):
-            vigie = measure_vigie(env, make_corpus("bench/vigie", messages, 1, start))
+        with console.status(f"Vigie: {messages:,} messages of {per_message} reading(s)"):
+            vigie = measure_vigie(env, make_corpus("bench/vigie", messages, per_message, start), per_message)
         with console.status(f"naive paho → INSERT: {naive_messages:,} messages"):
-            naive = measure_naive(env, make_corpus("bench/naive", naive_messages, 1, start - 86400))
+            naive = measure_naive(
+                env, make_corpus("bench/naive", naive_messages, per_message, start - 86400), per_message
+            )
         peer = None
         if pypi:
             with console.status(f"{PEER_PACKAGE}: {peer_messages:,} messages"):
@@ -264,6 +278,7 @@ def run_peers_bench(
                 )
     rate = float(vigie["readings_per_s"])
     result: dict[str, Any] = {
+        "readings_per_message": per_message,
         "vigie": vigie,
         "naive": {**naive, "vigie_ratio": round(rate / float(naive["readings_per_s"]), 2)},
     }
@@ -272,7 +287,7 @@ def run_peers_bench(
     if as_json:
         print(json.dumps(result))  # noqa: T201 - the command's output
         return result
-    table = Table(title="vigie bench peers (same corpus, broker and database; one reading per message)")
+    table = Table(title=f"vigie bench peers (same corpus, broker and database; {per_message} reading(s) per message)")
     for col in (
         "ingestor",
         "messages",

@@ -132,6 +132,9 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         pypi: Annotated[
             bool, typer.Option("--pypi/--no-pypi", help="run the PyPI peer (its virtualenv needs PyPI once)")
         ] = True,
+        per_message: Annotated[
+            int, typer.Option("--readings-per-message", help="readings per message for Vigie and naive", min=1, max=500)
+        ] = 1,
         as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
     ) -> None:
         """Vigie against the naive paho → INSERT baseline and the PyPI esphome-mqtt-timescaledb-ingestor."""
@@ -145,6 +148,7 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
             peer_messages=peer_messages,
             pypi=pypi,
             as_json=as_json,
+            per_message=per_message,
         )
 
     @bench.command("scale")

@@ -70,6 +70,14 @@ def test_bench_peers_naive_baseline_is_correct_and_slower(db_dsn: str) -> None:
     assert naive["cpu_us_per_message"]["naive"] > 0
 
 
+def test_bench_peers_with_batched_messages_counts_readings(db_dsn: str) -> None:
+    r = bench(
+        db_dsn, "peers", "--messages", "200", "--naive-messages", "100", "--readings-per-message", "5", "--no-pypi"
+    )
+    assert r["readings_per_message"] == 5
+    assert (r["vigie"]["lost"], r["vigie"]["duplicates"], r["naive"]["lost"], r["naive"]["duplicates"]) == (0, 0, 0, 0)
+
+
 def test_bench_scale_workers_share_the_stream_exactly_once(db_dsn: str) -> None:
     r = bench(db_dsn, "scale", "--workers", "1,2", "--messages", "3000", "--repeat", "1")
     assert [s["workers"] for s in r["summary"]] == [1, 2]
