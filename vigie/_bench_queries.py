@@ -11,7 +11,8 @@ Measured, each query ``--repeat`` times on a random animal (after one warm-up), 
   from the rollup, and the same buckets computed from raw readings (without rollups);
 - every panel query of every dashboard (``dashboards.all_dashboards()``), expanded as Grafana does over its
   range, at the interval that selects the hourly rollup and with the raw branch forced (without rollups);
-- the rules service's "animals changed since the cursor" query;
+- the rules service's "animals changed since the cursor" query (imported from ``rules._service``), the cursor at
+  the newest row;
 - with ``--no-time-index`` also the raw queries with the hypertable's time index dropped (inside a transaction
   that is rolled back): the evidence for or against keeping that index, which costs ingest speed.
 """
@@ -60,10 +61,6 @@ PATIENT_HOURLY_ROLLUP = (
 PATIENT_HOURLY_RAW = (
     "SELECT time_bucket(INTERVAL '1 hour', time) AS bucket, metric, avg(value), min(value), max(value) FROM readings"
     " WHERE animal_id = %(animal)s AND time >= %(start)s AND time < %(end)s GROUP BY 1, 2 ORDER BY 1, 2"
-)
-RULES_CHANGED = (  # rules._service.changed_animals, the cursor two minutes back
-    "SELECT animal_id, max(received_at) FROM readings WHERE received_at > now() - INTERVAL '2 minutes'"
-    " AND animal_id IS NOT NULL GROUP BY animal_id"
 )
 
 
@@ -410,8 +407,13 @@ def measure_all(dsn: str, repeat: int, *, no_time_index: bool) -> list[Timing]:
             if rolled != raw:
                 out.append(_measure(conn, name, "rollup", rolled.encode(), lambda: None, repeat))
             out.append(_measure(conn, name, "raw", raw.encode(), lambda: None, repeat))
+        from rules._service import CHANGED_ROWS, changed_rows_params  # noqa: PLC0415 - the service's own query
+
+        newest = conn.execute("SELECT max(received_at) FROM readings").fetchone()
+        cursor = newest[0] if newest and isinstance(newest[0], datetime) else datetime.now(UTC)
+        rules_params = dict(changed_rows_params(cursor))  # steady state: the cursor at the newest row
         out.append(
-            _measure(conn, "rules: animals changed since the cursor", "raw", RULES_CHANGED, lambda: None, repeat)
+            _measure(conn, "rules: animals changed since the cursor", "raw", CHANGED_ROWS, lambda: rules_params, repeat)
         )
         if no_time_index:
             index = conn.execute(
