@@ -278,3 +278,29 @@ def test_patch_refuses_null_names_and_keeps_what_is_left_out(client: TestClient,
     r = client.patch("/api/v1/clinics/clinic-a", headers=headers, json={"glucose_unit": "g/L"})
     assert r.json()["glucose_unit"] == "g/L"
     assert r.json()["name"] == "Clinic A"
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "loc"),
+    [
+        ("/api/v1/clinics", {"id": "clinic-x", "name": "a\u0000b"}, ["body", "name"]),
+        ("/api/v1/owners", {"id": "o-x", "name": "Bob", "email": "b\u0000@example.org"}, ["body", "email"]),
+        ("/api/v1/owners", {"id": "o-x", "name": "Bob", "webhook_url": "https://a\u0001b"}, ["body", "webhook_url"]),
+        ("/api/v1/animals", {"id": "a\u0000", "species": "dog"}, ["body", "id"]),
+    ],
+    ids=["clinic-name", "email", "webhook", "id"],
+)
+def test_control_characters_are_refused_not_a_server_error(
+    client: TestClient, world: World, path: str, body: dict[str, object], loc: list[str]
+) -> None:
+    # PostgreSQL text cannot hold NUL: before the patterns, these were 500s (found by schemathesis)
+    r = client.post(
+        path, headers=world.auth("admin"), json={**body, "clinic_id": "clinic-a"} if path != "/api/v1/clinics" else body
+    )
+    assert r.status_code == 422, r.text
+    assert loc in [e["loc"] for e in r.json()["detail"]]
+
+
+@pytest.mark.parametrize("url", ["/api/v1/animals/a%00b", "/api/v1/devices?animal_id=a%00b", "/api/v1/owners/%20"])
+def test_malformed_ids_in_paths_and_queries_are_422(client: TestClient, world: World, url: str) -> None:
+    assert client.get(url, headers=world.auth("vet")).status_code == 422
