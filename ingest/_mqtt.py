@@ -2,7 +2,9 @@
 
 MQTT v5, ``manual_ack`` (a message is acknowledged only after its transaction commits), ``clean_start=False``
 with a session expiry (unacknowledged and queued messages survive a worker restart), and a Receive Maximum that
-bounds how many unacknowledged messages the broker hands us (backpressure). The socket is read through a
+bounds how many unacknowledged messages the broker hands us (backpressure). The bound is also enforced here: Mosquitto
+2.0 moves up to Receive Maximum more messages into flight on each acknowledgement, so once that many are held the
+socket is not read until acknowledgements bring the count down to half (the rest waits in the broker's queue). The socket is read through a
 buffer (one ``recv`` per 64 KiB instead of three per message) and drained in bounded slices so that the loop stays
 responsive.
 """
@@ -230,6 +232,10 @@ class MqttLink:
         self.acks_sent = 0
         self._closing = False
         self._fd: int | None = None
+        self.held = 0  # QoS 1 messages of the current connection delivered and not yet acknowledged
+        self._throttled = False  # reading stopped because ``held`` reached Receive Maximum
+        self._stopped = False  # reading stopped for good (shutdown)
+        self.throttle_count = 0
         client = _FastClient(
             CallbackAPIVersion.VERSION2,
             deliver=self._on_publish,
@@ -259,6 +265,7 @@ class MqttLink:
         assert self._loop is not None  # noqa: S101 - set by connect()
         self._client.reset_buffer()
         self._fd = sock.fileno()
+        self.held, self._throttled = 0, False  # a new connection: what was held will be sent again
         self._loop.add_reader(self._fd, self._read)
 
     def _on_socket_close(self, client: paho.Client, _ud: object, sock: Any) -> None:
@@ -283,8 +290,10 @@ class MqttLink:
                 loop.remove_writer(fd)
 
     def _read(self) -> None:
+        if self._throttled or self._stopped:
+            return
         _rc, drained = self._client.drain()
-        if not drained:  # more is waiting: come back after the other tasks had a turn
+        if not drained and not self._throttled:  # more is waiting: come back after the other tasks had a turn
             assert self._loop is not None  # noqa: S101
             self._loop.call_soon(self._read)
 
@@ -327,6 +336,12 @@ class MqttLink:
             logger.warning("disconnected from the broker: %s", reason)
 
     def _on_publish(self, mid: int, topic: bytes, payload: bytes, qos: int) -> None:
+        if qos > 0:
+            self.held += 1
+            if self.held >= self._receive_maximum and not self._throttled:
+                self._throttled = True
+                self.throttle_count += 1
+                self._forget(reader=True, writer=False)
         self._deliver(Incoming(mid, topic.decode("utf-8", "replace"), payload, time.time(), self.generation, qos))
 
     # --- public -----------------------------------------------------------------------------------
@@ -346,10 +361,17 @@ class MqttLink:
         if self._client.socket() is not None:
             self._client.ack_run(mids)
         self.acks_sent += len(mids)
+        self.held = max(0, self.held - len(mids))
+        if self._throttled and self.held <= self._receive_maximum // 2:
+            self._throttled = False
+            if not self._stopped and self._loop is not None and self._fd is not None:
+                self._loop.add_reader(self._fd, self._read)
+                self._loop.call_soon(self._read)  # what is already buffered needs no new data to be delivered
         return len(mids)
 
     def pause_reading(self) -> None:
         """Stop reading the socket (shutdown: nothing new is taken while the last batch drains)."""
+        self._stopped = True
         self._forget(reader=True, writer=False)
 
     async def connect(self) -> None:
