@@ -29,6 +29,7 @@ from api._deps import CLINIC_READERS, VETS, AppSettings, Caller, Db, clinic_filt
 from api._models import Body, Out
 from api._store_alerts import AlertFilter, AlertRow, acknowledge_alert, get_alert, list_alerts, resolve_alert
 from rules._errors import AlertError
+from rules._model import Category, Severity
 from vigie.settings import Settings
 
 # every care route answers these besides its own (documented so that the OpenAPI document is complete)
@@ -39,22 +40,6 @@ COMMON_RESPONSES: dict[int | str, dict[str, Any]] = {
 router = APIRouter(prefix="/api/v1/alerts", tags=["alerts"], responses=COMMON_RESPONSES)
 
 AlertStatus = Literal["open", "acknowledged", "resolved"]
-Severity = Literal["info", "review", "urgent"]
-Category = Literal[
-    "hypoglycemia",
-    "hyperglycemia",
-    "glycemic_control",
-    "insulin_duration",
-    "feed_intake_drop",
-    "water_intake_drop",
-    "milk_yield_drop",
-    "mastitis",
-    "ketosis",
-    "lameness",
-    "estrus",
-    "data_gap",
-    "device_fault",
-]
 ACKNOWLEDGERS = CLINIC_READERS  # admin, vet, staff
 # what ids of the registry look like (the vigie_id domain); a query or path id of another shape is 422, not a 500
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"

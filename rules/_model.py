@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal, get_args
 
-CATEGORIES = (
+# the 13 fixed alert categories (the schema's CHECK in 0003 lists the same) and the severities, as types (the API's
+# OpenAPI document shows them as enums) and as tuples
+Category = Literal[
     "hypoglycemia",
     "hyperglycemia",
     "glycemic_control",
@@ -20,9 +22,11 @@ CATEGORIES = (
     "estrus",
     "data_gap",
     "device_fault",
-)
-SEVERITIES = ("info", "review", "urgent")
-SEVERITY_RANK = {s: i for i, s in enumerate(SEVERITIES)}
+]
+CATEGORIES: tuple[Category, ...] = get_args(Category)
+Severity = Literal["info", "review", "urgent"]
+SEVERITIES: tuple[Severity, ...] = get_args(Severity)
+SEVERITY_RANK: dict[str, int] = {s: i for i, s in enumerate(SEVERITIES)}
 
 
 @dataclass(frozen=True, slots=True)
