@@ -182,6 +182,8 @@ def login(
     (four times as many, so that one office behind one address is not locked out by one person). A limited login is
     refused before the password is checked, so guessing goes no faster. Unknown names cost as much as known ones.
     """
+    if "\x00" in username or "\x00" in address or len(username) > 64:
+        raise AuthError("wrong user name or password")  # no such user can exist (and PostgreSQL text holds no NUL)
     since = datetime.now(UTC) - window
     counts = conn.execute(
         "SELECT (SELECT count(*) FROM login_failures WHERE username = %s AND at > %s),"

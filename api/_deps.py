@@ -67,3 +67,8 @@ def not_found(what: str, id_: object) -> HTTPException:
 def clinic_filter(caller: Principal) -> str | None:
     """The clinic a query must be limited to (None: an admin sees every clinic)."""
     return None if caller.role == "admin" else caller.clinic_id
+
+
+def client_address(request: Request) -> str:
+    """The peer's address (Vigie listens on loopback or behind a proxy the operator configures)."""
+    return request.client.host if request.client else "unknown"

@@ -11,85 +11,28 @@ Who may do what:
 
 An alert of another clinic is 404, like one that does not exist. An action on an alert in the wrong state (an
 acknowledged alert acknowledged again, a resolved one resolved again) is 409.
-
-This module also holds the pagination dependency the other care routes share (``Paging``).
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query, status
-from fastapi.exceptions import RequestValidationError
+from fastapi import APIRouter, HTTPException, Query, status
 from pydantic import Field
 
-from api._deps import CLINIC_READERS, VETS, AppSettings, Caller, Db, clinic_filter, forbid_unless, not_found
+from api._deps import CLINIC_READERS, VETS, Caller, Db, clinic_filter, forbid_unless, not_found
 from api._models import Body, Out
+from api._params import COMMON_RESPONSES, CONFLICT, ID_PATTERN, NOT_FOUND, TEXT_PATTERN, Page
 from api._store_alerts import AlertFilter, AlertRow, acknowledge_alert, get_alert, list_alerts, resolve_alert
 from rules._errors import AlertError
 from rules._model import Category, Severity
-from vigie.settings import Settings
 
-# every care route answers these besides its own (documented so that the OpenAPI document is complete)
-COMMON_RESPONSES: dict[int | str, dict[str, Any]] = {
-    401: {"description": "missing, unknown, revoked or expired bearer token"},
-    403: {"description": "the caller's role may not do this"},
-}
 router = APIRouter(prefix="/api/v1/alerts", tags=["alerts"], responses=COMMON_RESPONSES)
 
 AlertStatus = Literal["open", "acknowledged", "resolved"]
 ACKNOWLEDGERS = CLINIC_READERS  # admin, vet, staff
-# what ids of the registry look like (the vigie_id domain); a query or path id of another shape is 422, not a 500
-ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
-# free text stored in the database: PostgreSQL text cannot hold NUL characters
-TEXT_PATTERN = r"^[^\x00]*$"
-# required free text: at least one character that is not a space (request bodies are stripped of spaces)
-REQUIRED_TEXT_PATTERN = r"^[^\x00]*[^\x00\s][^\x00]*$"
-_CONFLICT: dict[int | str, dict[str, Any]] = {
-    409: {"description": "the object is not in a state that allows this action"}
-}
-_NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "no such object in the caller's clinic"}}
-
-
-# The largest page the OpenAPI document promises: the default of ``api_page_max``. A deployment may lower the
-# maximum (a larger limit is then 422 too); it cannot raise it above what the document says.
-PAGE_CEILING: int = Settings.model_fields["api_page_max"].default
-
-
-@dataclass(frozen=True, slots=True)
-class Paging:
-    """``limit`` (1 … ``api_page_max``) and ``offset`` of a list request."""
-
-    limit: int
-    offset: int
-
-
-def paging(
-    settings: AppSettings,
-    limit: Annotated[
-        int, Query(ge=1, le=PAGE_CEILING, description="page size (at most the server's api_page_max)")
-    ] = 50,
-    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
-) -> Paging:
-    """The page a list request asks for (422 on ``limit`` above the server's maximum)."""
-    if limit > settings.api_page_max:
-        raise RequestValidationError(
-            [
-                {
-                    "type": "less_than_equal",
-                    "loc": ("query", "limit"),
-                    "msg": f"Input should be less than or equal to {settings.api_page_max}",
-                    "input": limit,
-                    "ctx": {"le": settings.api_page_max},
-                }
-            ]
-        )
-    return Paging(limit, offset)
-
-
-Page = Annotated[Paging, Depends(paging)]
 
 
 class AlertOut(Out):
@@ -171,7 +114,7 @@ def get_alerts(
     )
 
 
-@router.get("/{alert_id}", responses=_NOT_FOUND)
+@router.get("/{alert_id}", responses=NOT_FOUND)
 def get_one_alert(caller: Caller, conn: Db, alert_id: int) -> AlertDetailOut:
     """One alert with its evidence, its history (audit log) and the drafts written from it."""
     forbid_unless(caller, CLINIC_READERS)
@@ -188,7 +131,7 @@ def get_one_alert(caller: Caller, conn: Db, alert_id: int) -> AlertDetailOut:
     )
 
 
-@router.post("/{alert_id}/acknowledge", responses=_NOT_FOUND | _CONFLICT)
+@router.post("/{alert_id}/acknowledge", responses=NOT_FOUND | CONFLICT)
 def post_acknowledge(caller: Caller, conn: Db, alert_id: int) -> AlertOut:
     """Acknowledge an open alert (vets and staff): it stays the one open alert of its condition."""
     forbid_unless(caller, ACKNOWLEDGERS)
@@ -201,7 +144,7 @@ def post_acknowledge(caller: Caller, conn: Db, alert_id: int) -> AlertOut:
     return AlertOut.model_validate(asdict(row))
 
 
-@router.post("/{alert_id}/resolve", responses=_NOT_FOUND | _CONFLICT)
+@router.post("/{alert_id}/resolve", responses=NOT_FOUND | CONFLICT)
 def post_resolve(caller: Caller, conn: Db, alert_id: int, body: ResolveIn | None = None) -> AlertOut:
     """Resolve an open or acknowledged alert by hand (vets), with an optional note kept in the audit log."""
     forbid_unless(caller, VETS)

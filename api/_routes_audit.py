@@ -14,7 +14,7 @@ from psycopg import sql
 
 from api._deps import VETS, Caller, Db, clinic_filter, forbid_unless
 from api._models import Out
-from api._routes_alerts import COMMON_RESPONSES, TEXT_PATTERN, Page
+from api._params import COMMON_RESPONSES, TEXT_PATTERN, Page
 from rules._store import Conn
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"], responses=COMMON_RESPONSES)

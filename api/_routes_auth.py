@@ -9,7 +9,7 @@ from fastapi import APIRouter, HTTPException, Request, status
 from pydantic import Field
 
 from api._accounts import RateLimitedError, login, revoke_token
-from api._deps import AppSettings, Caller, Db
+from api._deps import AppSettings, Caller, Db, client_address
 from api._errors import AuthError
 from api._models import Body, Out
 
@@ -37,11 +37,6 @@ class MeOut(Out):
     device_id: str | None
     display_name: str
     language: str
-
-
-def client_address(request: Request) -> str:
-    """The peer's address (Vigie listens on loopback or behind a proxy the operator configures)."""
-    return request.client.host if request.client else "unknown"
 
 
 @router.post(

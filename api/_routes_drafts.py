@@ -23,7 +23,7 @@ from pydantic import Field
 
 from api._deps import CLINIC_READERS, VETS, Caller, Db, clinic_filter, forbid_unless, not_found
 from api._models import Body, Out
-from api._routes_alerts import COMMON_RESPONSES, ID_PATTERN, REQUIRED_TEXT_PATTERN, Page
+from api._params import COMMON_RESPONSES, ID_PATTERN, REQUIRED_TEXT_PATTERN, Page
 from api._store_drafts import DraftFilter, DraftRow, approve_draft, get_draft, list_drafts, reject_draft
 from rules._errors import DraftError
 from rules._model import Category, Severity

@@ -20,7 +20,7 @@ from fastapi import APIRouter, Query
 from api._accounts import Principal, Role
 from api._deps import Caller, Db, clinic_filter, forbid_unless, not_found
 from api._models import Out
-from api._routes_alerts import COMMON_RESPONSES, ID_PATTERN, Page
+from api._params import COMMON_RESPONSES, ID_PATTERN, Page
 from api._store_drafts import get_message, list_messages
 
 router = APIRouter(prefix="/api/v1/messages", tags=["messages"], responses=COMMON_RESPONSES)

@@ -28,7 +28,7 @@ from pydantic import Field, field_validator
 from api._accounts import Conn, Principal, Role
 from api._deps import CLINIC_READERS, VETS, AppSettings, Caller, Db, clinic_filter, forbid_unless, not_found
 from api._models import Body, Out
-from api._routes_alerts import Page
+from api._params import ID_PATTERN, Page
 from api._store_registry import get_row, id_taken, list_rows, record, update_row
 from vigie import broker, registry
 from vigie.errors import RegistryError
@@ -36,7 +36,6 @@ from vigie.settings import Settings
 
 router = APIRouter(prefix="/api/v1", tags=["registry"])
 
-ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
 NewId = Annotated[str, Field(pattern=ID_PATTERN, description="letters, digits and _ . : - (at most 64)")]
 RefId = Annotated[str, Field(pattern=ID_PATTERN)]
 PathId = Annotated[str, Path(pattern=ID_PATTERN, description="an id (letters, digits and _ . : -)")]

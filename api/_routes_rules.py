@@ -30,7 +30,7 @@ from pydantic import Field
 from api._accounts import Principal
 from api._deps import CLINIC_READERS, VETS, AppSettings, Caller, Db, clinic_filter, forbid_unless, not_found
 from api._models import Body, Out
-from api._routes_alerts import COMMON_RESPONSES, ID_PATTERN, TEXT_PATTERN
+from api._params import COMMON_RESPONSES, ID_PATTERN, TEXT_PATTERN
 from rules._config import RuleSet, load_rules
 from rules._model import AnimalContext, Rule
 from rules._overrides import ParamType, normalise, param_problems, param_types

@@ -18,9 +18,8 @@ from starlette.responses import RedirectResponse, Response
 
 from api import _store_drafts as store
 from api._accounts import Principal, RateLimitedError, login, revoke_token
-from api._deps import clinic_filter
+from api._deps import client_address, clinic_filter
 from api._errors import AuthError
-from api._routes_auth import client_address
 from api._store_drafts import DraftFilter, DraftRow
 from api._store_readings import catalog
 from api.web import _charts, _data

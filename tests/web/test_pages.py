@@ -82,6 +82,14 @@ def test_login_rate_limit_gives_a_clear_429(client: TestClient, web_world: WebWo
     assert "vigie_session" not in r.headers.get("set-cookie", "")
 
 
+def test_login_with_control_characters_is_a_plain_refusal(client: TestClient, web_world: WebWorld) -> None:
+    token = csrf_of(client.get("/login").text)
+    r = client.post("/login", data={"username": "vet-a\x00", "password": PASSWORD, "csrf_token": token})
+    assert r.status_code == 401  # was a 500: PostgreSQL text holds no NUL
+    r = client.post("/login", data={"username": "x" * 300, "password": PASSWORD, "csrf_token": token})
+    assert r.status_code == 422
+
+
 def test_login_without_csrf_token_or_from_another_site_is_refused(client: TestClient, web_world: WebWorld) -> None:
     token = csrf_of(client.get("/login").text)
     form = {"username": "vet-a", "password": PASSWORD}
