@@ -33,7 +33,9 @@ def get_conn(request: Request) -> Iterator[Conn]:
         yield conn
 
 
-Db = Annotated[Conn, Depends(get_conn)]
+# scope="function": the transaction commits before the response is sent (FastAPI's default, "request", would commit
+# after it, so a client could act on an answer whose change is not yet visible: log in, then be refused its token)
+Db = Annotated[Conn, Depends(get_conn, scope="function")]
 AppSettings = Annotated[Settings, Depends(get_settings)]
 
 

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import timedelta
 
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api._accounts import issue_token
+from api._app import create_app
 from tests.api.conftest import PASSWORD, World
+from vigie.settings import Settings
 
 
 def test_login_gives_a_token_that_authenticates(client: TestClient, world: World) -> None:
@@ -136,3 +140,34 @@ def test_validation_errors_name_the_field(client: TestClient, world: World) -> N
     r = client.post("/api/v1/auth/login", json={"username": "vet-a", "password": "x", "admin": True})
     assert r.status_code == 422
     assert ["body", "admin"] in [e["loc"] for e in r.json()["detail"]]
+
+
+def test_a_login_is_committed_before_its_answer_leaves(api_settings: Settings, world: World, db_dsn: str) -> None:
+    """The request's transaction commits before the response starts (a client that logs in and at once uses its
+    token must not be refused: found by the `vigie up` smoke test against a real server)."""
+
+    def tokens() -> int:
+        with psycopg.connect(db_dsn) as conn:
+            row = conn.execute("SELECT count(*) FROM api_tokens").fetchone()
+            return int(row[0]) if row else -1
+
+    seen: list[int] = []
+
+    class Probe:  # counts the committed tokens at the moment the answer starts to leave
+        def __init__(self, app: ASGIApp) -> None:
+            self.app = app
+
+        async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+            async def probe(message: Message) -> None:
+                if message["type"] == "http.response.start":
+                    seen.append(await asyncio.to_thread(tokens))
+                await send(message)
+
+            await self.app(scope, receive, probe)
+
+    app = create_app(api_settings)
+    app.add_middleware(Probe)
+    before = tokens()
+    with TestClient(app) as c:
+        assert c.post("/api/v1/auth/login", json={"username": "vet-a", "password": PASSWORD}).status_code == 200
+    assert seen == [before + 1]
