@@ -2,11 +2,11 @@
 
 MQTT v5, ``manual_ack`` (a message is acknowledged only after its transaction commits), ``clean_start=False``
 with a session expiry (unacknowledged and queued messages survive a worker restart), and a Receive Maximum that
-bounds how many unacknowledged messages the broker hands us (backpressure). The bound is also enforced here: Mosquitto
-2.0 moves up to Receive Maximum more messages into flight on each acknowledgement, so once that many are held the
-socket is not read until acknowledgements bring the count down to half (the rest waits in the broker's queue). The socket is read through a
-buffer (one ``recv`` per 64 KiB instead of three per message) and drained in bounded slices so that the loop stays
-responsive.
+bounds how many unacknowledged messages the broker hands us (backpressure). The bound is also enforced here:
+Mosquitto 2.0 moves up to Receive Maximum more messages into flight on each acknowledgement, so once that many are
+held the socket is not read until acknowledgements bring the count down to half (the rest waits in the broker's
+queue). The socket is read through a buffer (one ``recv`` per 64 KiB instead of three per message) and drained in
+bounded slices so that the loop stays responsive.
 """
 
 from __future__ import annotations
@@ -235,7 +235,6 @@ class MqttLink:
         self.held = 0  # QoS 1 messages of the current connection delivered and not yet acknowledged
         self._throttled = False  # reading stopped because ``held`` reached Receive Maximum
         self._stopped = False  # reading stopped for good (shutdown)
-        self.throttle_count = 0
         client = _FastClient(
             CallbackAPIVersion.VERSION2,
             deliver=self._on_publish,
@@ -340,7 +339,6 @@ class MqttLink:
             self.held += 1
             if self.held >= self._receive_maximum and not self._throttled:
                 self._throttled = True
-                self.throttle_count += 1
                 self._forget(reader=True, writer=False)
         self._deliver(Incoming(mid, topic.decode("utf-8", "replace"), payload, time.time(), self.generation, qos))
 
