@@ -14,20 +14,10 @@ own processes (so that no measurement shares a GIL with another).
 
 from __future__ import annotations
 
-import contextlib
 import json
-import multiprocessing as mp
 import os
-import shutil
 import subprocess
-import sys
-import tempfile
 import time
-import uuid
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from multiprocessing.connection import Connection
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -35,428 +25,27 @@ import paho.mqtt.client as paho
 import psycopg
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
-from ingest._loadgen import publish_all
+from ingest._bench_ceilings import measure_c_ceiling, measure_copy_ceiling, measure_receive_ceiling
+from ingest._bench_env import (
+    PROBES,
+    VIGIE,
+    BenchEnv,
+    BenchWorker,
+    Corpus,
+    CpuMeter,
+    backend_pids,
+    make_corpus,
+    publisher_cpu,
+    receive,
+    run_publisher,
+    spawn,
+)
 from ingest.errors import IngestError
-from vigie.db import migrate
-from vigie.net import free_port, wait_port
 from vigie.settings import Settings
-
-DEVICES = 100
-PROBES = 20  # animals whose hypoglycemia probe gives publish → alert
-VIGIE = str(Path(sys.executable).parent / "vigie")
-# `log_type subscribe` only: the C-client ceiling waits for mosquitto_sub's subscription in this log. `user root`:
-# started as root, Mosquitto would switch to the mosquitto user and could not write the log in the private folder
-MOSQUITTO_CONF = """user root
-listener {port} 127.0.0.1
-allow_anonymous true
-persistence false
-max_queued_messages 0
-max_inflight_messages 0
-message_size_limit 0
-log_dest file {log}
-log_type subscribe
-"""
-
-
-@dataclass
-class Corpus:
-    """Topics and payloads, published in this order."""
-
-    topics: list[str]
-    payloads: list[bytes]
-
-
-def make_corpus(root: str, n: int, per_message: int, start: float) -> Corpus:
-    """``n`` Vigie-JSON messages of ``per_message`` glucose readings, round-robin over the devices."""
-    rng = np.random.default_rng(42)
-    values = np.round(rng.normal(160, 40, size=n * per_message).clip(40, 450), 1)
-    topics, payloads = [], []
-    for i in range(n):
-        dev, seq = i % DEVICES, i // DEVICES
-        base = start + seq * per_message * 60.0
-        readings = [
-            {
-                "time": datetime.fromtimestamp(base + k * 60.0, UTC).isoformat(),
-                "metric": "glucose",
-                "value": float(values[i * per_message + k]),
-                "unit": "mg/dL",
-            }
-            for k in range(per_message)
-        ]
-        topics.append(f"{root}/devices/bench-{dev}/telemetry")
-        payloads.append(json.dumps({"seq": seq, "readings": readings}, separators=(",", ":")).encode())
-    return Corpus(topics, payloads)
-
-
-def _publisher(port: int, corpus: Corpus, rate: float | None, probe: str, out: Connection) -> None:
-    """Publish the corpus with QoS 1 (paced at ``rate`` msg/s when given); send back probe publish times."""
-    out.send(
-        publish_all(
-            "127.0.0.1",
-            port,
-            corpus.topics,
-            corpus.payloads,
-            rate=rate,
-            probe=probe,
-            client_id=f"bench-pub-{os.getpid()}",
-        )
-    )
-    times = os.times()
-    out.send(times.user + times.system)  # the load generator's own CPU seconds
-
-
-def publisher_cpu(conn: Connection) -> float:
-    """The CPU seconds the publisher reports after its result (0 if it does not within 10 s)."""
-    return float(conn.recv()) if conn.poll(10) else 0.0
-
-
-def _counter(port: int, root: str, n: int, qos: int, protocol: MQTTProtocolVersion, out: Connection) -> None:
-    """The receive ceiling: a plain paho subscriber that only counts."""
-    state = {"count": 0, "first": 0.0, "last": 0.0}
-
-    def on_message(client: paho.Client, _ud: object, _msg: paho.MQTTMessage) -> None:
-        if state["count"] == 0:
-            state["first"] = time.perf_counter()
-        state["count"] += 1
-        if state["count"] >= n:
-            state["last"] = time.perf_counter()
-            client.disconnect()
-
-    def on_connect(client: paho.Client, *_a: object) -> None:
-        client.subscribe(f"{root}/devices/+/telemetry", qos=qos)
-
-    client = paho.Client(
-        CallbackAPIVersion.VERSION2, client_id=f"bench-count-{os.getpid()}", protocol=MQTTProtocolVersion.MQTTv5
-    )
-    client.on_message, client.on_connect = on_message, on_connect
-    client.on_subscribe = lambda *_a: out.send("ready")
-    client.connect("127.0.0.1", port)
-    client.loop_forever()
-    out.send((state["count"], state["last"] - state["first"]))
-
-
-def _vigie_counter(port: int, root: str, n: int, out: Connection) -> None:
-    """A stricter ceiling: Vigie's own receive path (MQTT v5, QoS 1, acks in runs) counting only."""
-    import asyncio  # noqa: PLC0415
-
-    from ingest._mqtt import Incoming, MqttLink  # noqa: PLC0415
-
-    async def main() -> tuple[int, float]:
-        got: list[Incoming] = []
-        state = {"count": 0, "first": 0.0}
-        done = asyncio.Event()
-
-        def on_message(msg: Incoming) -> None:
-            if not state["count"]:
-                state["first"] = time.perf_counter()
-            state["count"] += 1
-            got.append(msg)
-            if state["count"] >= n:
-                done.set()
-
-        link = MqttLink(
-            host="127.0.0.1",
-            port=port,
-            client_id=f"bench-vcount-{os.getpid()}",
-            username=None,
-            password=None,
-            topics=[f"{root}/devices/+/telemetry"],
-            on_message=on_message,
-            session_expiry_s=0,
-            receive_maximum=20000,
-        )
-        await link.connect()
-        out.send("ready")
-        while not done.is_set():
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(0.005):
-                    await done.wait()
-            link.ack(got)
-            got.clear()
-        seconds = time.perf_counter() - state["first"]
-        await link.close()
-        return int(state["count"]), seconds
-
-    out.send(asyncio.run(main()))
-
-
-def _start(target: object, *args: object) -> tuple[mp.process.BaseProcess, Connection]:
-    ctx = mp.get_context("fork")
-    parent, child = ctx.Pipe()
-    proc = ctx.Process(target=target, args=(*args, child), daemon=True)  # type: ignore[arg-type]
-    proc.start()
-    return proc, parent
-
-
-def _recv(conn: Connection, timeout: float, what: str) -> object:
-    if not conn.poll(timeout):
-        raise IngestError(f"benchmark: {what} did not finish within {timeout:.0f} s")
-    return conn.recv()
-
-
-class _Env:
-    """The benchmark's own broker and database, removed at the end."""
-
-    def __init__(self, settings: Settings, *, drop_time_index: bool = False) -> None:
-        self.settings = settings
-        self.drop_time_index = drop_time_index
-        self.db = f"vigie_bench_{uuid.uuid4().hex[:8]}"
-        base = settings.dsn.rsplit("/", 1)[0]
-        self.admin_dsn, self.dsn = f"{base}/postgres", f"{base}/{self.db}"
-        self.workdir = Path(tempfile.mkdtemp(prefix="vigie-bench-"))
-        self.port = free_port()
-        self.broker: subprocess.Popen[bytes] | None = None
-        self.broker_log = self.workdir / "mosquitto.log"
-        self.publisher_cpu_s = 0.0  # of the last end-to-end run
-
-    def __enter__(self) -> _Env:
-        exe = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
-        conf = self.workdir / "mosquitto.conf"
-        conf.write_text(MOSQUITTO_CONF.format(port=self.port, log=self.broker_log))
-        self.broker = subprocess.Popen([exe, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_port(self.port)
-        with psycopg.connect(self.admin_dsn, autocommit=True) as admin:
-            admin.execute(f'CREATE DATABASE "{self.db}"')
-        with psycopg.connect(self.dsn, autocommit=True) as conn:
-            migrate(conn)
-            if self.drop_time_index:  # what-if: the natural key as the only index of the hypertable
-                conn.execute("DROP INDEX IF EXISTS readings_time_idx")
-            conn.execute("INSERT INTO clinics (id, name) VALUES ('bench', 'Benchmark clinic')")
-            conn.execute(
-                "INSERT INTO animals (id, clinic_id, name, species) SELECT 'dog-' || g, 'bench', 'dog ' || g, 'dog' FROM generate_series(0, %s) g",
-                (DEVICES - 1,),
-            )
-            conn.execute(
-                "INSERT INTO devices (id, kind, clinic_id, animal_id) SELECT 'bench-' || g, 'cgm', 'bench', 'dog-' || g FROM generate_series(0, %s) g",
-                (DEVICES - 1,),
-            )
-            # alert probes: animals of their own, outside the load's devices
-            conn.execute(
-                "INSERT INTO animals (id, clinic_id, name, species) SELECT 'probe-dog-' || g, 'bench', 'probe ' || g,"
-                " 'dog' FROM generate_series(0, %s) g",
-                (PROBES - 1,),
-            )
-            conn.execute(
-                "INSERT INTO devices (id, kind, clinic_id, animal_id) SELECT 'probe-' || g, 'cgm', 'bench',"
-                " 'probe-dog-' || g FROM generate_series(0, %s) g",
-                (PROBES - 1,),
-            )
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        if self.broker is not None:
-            self.broker.terminate()
-            self.broker.wait(timeout=10)
-        with psycopg.connect(self.admin_dsn, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{self.db}" WITH (FORCE)')
-        shutil.rmtree(self.workdir, ignore_errors=True)
-
-    def reset(self) -> None:
-        with psycopg.connect(self.dsn, autocommit=True) as conn:
-            conn.execute("TRUNCATE readings, quarantine, rollup_dirty")
-
-    def count(self) -> tuple[int, int]:
-        with psycopg.connect(self.dsn, autocommit=True) as conn:
-            row = conn.execute("SELECT count(*), count(DISTINCT (device_id, seq, time)) FROM readings").fetchone()
-        assert row is not None  # noqa: S101
-        return int(row[0]), int(row[1])
-
-
-CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of a process so far (``/proc/<pid>/stat``); 0 when it is gone."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime, stime (fields 14 and 15 of proc(5))
-
-
-def backend_pids(dsn: str) -> list[int]:
-    """The server processes of every other connection to ``dsn``'s database."""
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        rows = conn.execute(
-            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
-        ).fetchall()
-    return [int(r[0]) for r in rows]
-
-
-class CpuMeter:
-    """CPU seconds used by named groups of processes between :meth:`start` and :meth:`stop`."""
-
-    def __init__(self, groups: dict[str, list[int]]) -> None:
-        self.groups = groups
-        self._start: dict[str, float] = {}
-        self.used: dict[str, float] = {}
-
-    def _read(self) -> dict[str, float]:
-        return {name: sum(cpu_seconds(p) for p in pids) for name, pids in self.groups.items()}
-
-    def start(self) -> CpuMeter:
-        self._start = self._read()
-        return self
-
-    def stop(self) -> dict[str, float]:
-        now = self._read()
-        self.used = {name: now[name] - self._start.get(name, 0.0) for name in now}
-        return self.used
-
-    def per_message_us(self, messages: int) -> dict[str, float]:
-        """Microseconds of CPU per message for each group."""
-        return {name: round(sec / messages * 1e6, 2) for name, sec in self.used.items()}
-
-
-def _subscriptions_logged(env: _Env, client_id: str) -> int:
-    text = env.broker_log.read_text() if env.broker_log.exists() else ""
-    return text.count(f" {client_id} ")
-
-
-def measure_c_ceiling(env: _Env, n: int, qos: int) -> float:
-    """msg/s delivered by the broker between C clients: ``mosquitto_pub -l`` of ``n`` lines → ``mosquitto_sub -C n``."""
-    pub, sub = shutil.which("mosquitto_pub"), shutil.which("mosquitto_sub")
-    if pub is None or sub is None:
-        raise IngestError("benchmark: mosquitto_pub / mosquitto_sub not found (Debian package mosquitto-clients)")
-    corpus = make_corpus("bench/c", min(n, 2000), 1, time.time() - 86400)
-    lines = env.workdir / "lines.txt"
-    with lines.open("wb") as out:
-        for i in range(n):
-            out.write(corpus.payloads[i % len(corpus.payloads)] + b"\n")
-    topic = "bench/c/devices/bench-0/telemetry"
-    port = str(env.port)
-    before = _subscriptions_logged(env, f"csub-{qos}")
-    receiver = subprocess.Popen(
-        [sub, "-h", "127.0.0.1", "-p", port, "-t", topic, "-q", str(qos), "-C", str(n), "-i", f"csub-{qos}"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 30  # mosquitto_sub has no "ready" signal: the broker logs the subscription
-    while _subscriptions_logged(env, f"csub-{qos}") <= before:
-        if time.monotonic() > deadline or receiver.poll() is not None:
-            receiver.kill()
-            raise IngestError("benchmark: mosquitto_sub did not subscribe within 30 s")
-        time.sleep(0.02)
-    t0 = time.perf_counter()
-    with lines.open("rb") as stdin:
-        subprocess.run(
-            [pub, "-h", "127.0.0.1", "-p", port, "-t", topic, "-q", str(qos), "-M", "1000", "-l", "-i", f"cpub-{qos}"],
-            stdin=stdin,
-            check=True,
-            timeout=300,
-        )
-    try:
-        receiver.wait(timeout=120)
-    except subprocess.TimeoutExpired as exc:
-        receiver.kill()
-        raise IngestError(f"benchmark: mosquitto_sub did not receive {n} messages") from exc
-    return n / (time.perf_counter() - t0)
-
-
-def _metric(port: int, name: str) -> float:
-    import urllib.request  # noqa: PLC0415
-
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
-        for line in resp.read().decode().splitlines():
-            if line.startswith(name + " "):
-                return float(line.split()[1])
-    return 0.0
-
-
-def measure_receive_ceiling(env: _Env, n: int, qos: int, protocol: MQTTProtocolVersion | None) -> float:
-    """msg/s of a subscriber that only counts (plain paho, or Vigie's reader when ``protocol`` is None),
-    with the publisher running alongside."""
-    corpus = make_corpus("bench/ceiling", n, 1, time.time() - 86400)
-    if protocol is None:
-        counter, counter_out = _start(_vigie_counter, env.port, "bench/ceiling", n)
-    else:
-        counter, counter_out = _start(_counter, env.port, "bench/ceiling", n, qos, protocol)
-    _recv(counter_out, 30, "the counting subscriber")  # subscribed
-    publisher, pub_out = _start(
-        _publisher,
-        env.port,
-        corpus,
-        None,
-        "-",
-    )
-    reply: tuple[int, float] = _recv(counter_out, 300, "the counting subscriber")  # type: ignore[assignment]
-    got, seconds = reply
-    _recv(pub_out, 300, "the publisher")
-    publisher.join(10)
-    counter.join(10)
-    if got < n:
-        raise IngestError(f"benchmark: the counting subscriber received {got} of {n}")
-    return n / seconds
-
-
-def measure_copy_ceiling(env: _Env, rows: int, batch: int = 5000) -> float:
-    """rows/s of binary COPY into the hypertable, one transaction per ``batch`` rows."""
-    start = time.time() - 86400
-    data = [
-        (
-            datetime.fromtimestamp(start + i * 0.25, UTC),
-            f"bench-{i % DEVICES}",
-            f"dog-{i % DEVICES}",
-            "glucose",
-            100.0 + i % 200,
-            "bench",
-            i // DEVICES,
-        )
-        for i in range(rows)
-    ]
-    env.reset()
-    with psycopg.connect(env.dsn) as conn:
-        t0 = time.perf_counter()
-        for lo in range(0, rows, batch):
-            with (
-                conn.cursor() as cur,
-                cur.copy(
-                    "COPY readings (time, device_id, animal_id, metric, value, clinic_id, seq) FROM STDIN (FORMAT BINARY)"
-                ) as copy,
-            ):
-                copy.set_types(["timestamptz", "text", "text", "text", "float8", "text", "int8"])
-                for row in data[lo : lo + batch]:
-                    copy.write_row(row)
-            conn.commit()
-        seconds = time.perf_counter() - t0
-    env.reset()
-    return rows / seconds
-
-
-class _Worker:
-    """``vigie ingest`` against the benchmark's broker and database."""
-
-    def __init__(self, env: _Env, root: str, shared_group: str | None = None) -> None:
-        self.metrics_port = free_port()
-        environ = {
-            **os.environ,
-            "VIGIE_DATABASE_URL": env.dsn,
-            "VIGIE_MQTT_URL": f"mqtt://127.0.0.1:{env.port}",
-            "VIGIE_TOPIC_ROOT": root,
-            "VIGIE_INGEST_CLIENT_ID": f"bench-ingest-{uuid.uuid4().hex[:6]}",
-            "VIGIE_INGEST_METRICS_PORT": str(self.metrics_port),
-            "VIGIE_LOG_LEVEL": "WARNING",
-        }
-        if shared_group is not None:
-            environ["VIGIE_INGEST_SHARED_GROUP"] = shared_group
-        self.log = env.workdir / f"worker-{self.metrics_port}.log"
-        with self.log.open("wb") as out:
-            self.proc = subprocess.Popen([VIGIE, "ingest"], env=environ, stdout=out, stderr=out)
-        wait_port(self.metrics_port, timeout=30)
-
-    def acks(self) -> float:
-        return _metric(self.metrics_port, "vigie_ingest_acks_sent_total")
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        if self.proc.wait(timeout=60) != 0:
-            raise IngestError(
-                f"benchmark: the worker exited with {self.proc.returncode}: {self.log.read_text()[-500:]}"
-            )
 
 
 def measure_end_to_end(
-    env: _Env, worker: _Worker, corpus: Corpus, rate: float | None = None
+    env: BenchEnv, worker: BenchWorker, corpus: Corpus, rate: float | None = None
 ) -> tuple[float, list[float]]:
     """Seconds from the first publish until every message is committed and acknowledged; probe latencies (ms)."""
     n = len(corpus.payloads)
@@ -465,7 +54,7 @@ def measure_end_to_end(
     probe_seqs: list[tuple[float, int]] = []
     poll = psycopg.connect(env.dsn, autocommit=True) if rate is not None else None
     t0 = time.perf_counter()
-    publisher, pub_out = _start(_publisher, env.port, corpus, rate, "/devices/bench-0/telemetry")
+    publisher, pub_out = spawn(run_publisher, env.port, corpus, rate, "/devices/bench-0/telemetry")
     deadline = time.monotonic() + 600
     while worker.acks() - base < n:
         if time.monotonic() > deadline:
@@ -480,7 +69,7 @@ def measure_end_to_end(
         else:
             time.sleep(0.01)
     seconds = time.perf_counter() - t0
-    published: tuple[int, list[float]] = _recv(pub_out, 120, "the publisher")  # type: ignore[assignment]
+    published: tuple[int, list[float]] = receive(pub_out, 120, "the publisher")  # type: ignore[assignment]
     acked, probe_times = published
     env.publisher_cpu_s = publisher_cpu(pub_out)
     publisher.join(10)
@@ -508,7 +97,7 @@ class AlertProbe:
     alert's ``opened_at`` minus the time the probe was published.
     """
 
-    def __init__(self, env: _Env, root: str, interval_s: float, settle_s: float) -> None:
+    def __init__(self, env: BenchEnv, root: str, interval_s: float, settle_s: float) -> None:
         self.env, self.root = env, root
         environ = {**os.environ, "VIGIE_DATABASE_URL": env.dsn, "VIGIE_LOG_LEVEL": "WARNING"}
         self.log = env.workdir / "rules.log"
@@ -586,7 +175,7 @@ def _pct(values: list[float], q: float) -> float:
 
 
 def _measure_latency(
-    env: _Env, worker: _Worker, rate: float, rules_interval_s: float, rules_settle_s: float
+    env: BenchEnv, worker: BenchWorker, rate: float, rules_interval_s: float, rules_settle_s: float
 ) -> tuple[list[float], list[float]]:
     """Ten seconds paced at ``rate`` with ``vigie rules`` running and the alert probes: publish → commit and
     publish → alert latencies (ms)."""
@@ -624,7 +213,7 @@ def run_bench(
     from rich.console import Console  # noqa: PLC0415
 
     console = Console(stderr=True)
-    with _Env(settings, drop_time_index=drop_time_index) as env:
+    with BenchEnv(settings, drop_time_index=drop_time_index) as env:
         with console.status("broker ceiling (mosquitto_pub -l → mosquitto_sub, QoS 0)"):
             c_ceiling = measure_c_ceiling(env, messages, 0)
         with console.status("receive ceilings (paho subscribers that only count)"):
@@ -633,7 +222,7 @@ def run_bench(
             ceiling_vigie = measure_receive_ceiling(env, messages, 1, None)
         with console.status(f"COPY ceiling (binary COPY of {copy_rows:,} rows, 5,000-row transactions)"):
             copy_ceiling = measure_copy_ceiling(env, copy_rows)
-        worker = _Worker(env, "bench/e2e")
+        worker = BenchWorker(env, "bench/e2e")
         try:
             groups = {
                 "worker": [worker.proc.pid],

@@ -29,18 +29,18 @@ import paho.mqtt.client as paho
 import psycopg
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
-from ingest._bench import (
+from ingest._bench import measure_end_to_end
+from ingest._bench_env import (
+    BenchEnv,
+    BenchWorker,
     Corpus,
     CpuMeter,
-    _Env,
-    _publisher,
-    _recv,
-    _start,
-    _Worker,
     backend_pids,
     make_corpus,
-    measure_end_to_end,
     publisher_cpu,
+    receive,
+    run_publisher,
+    spawn,
 )
 from ingest.errors import IngestError
 from vigie.settings import Settings
@@ -94,19 +94,19 @@ def _wait_rows(dsn: str, sql: str, n: int, timeout: float, what: str) -> float:
             time.sleep(0.02)
 
 
-def measure_naive(env: _Env, corpus: Corpus, per_message: int = 1) -> dict[str, Any]:
+def measure_naive(env: BenchEnv, corpus: Corpus, per_message: int = 1) -> dict[str, Any]:
     """The naive subscriber on ``corpus``: rate, lost, duplicates, CPU per message."""
     n = len(corpus.payloads)
     readings = n * per_message
     env.reset()
-    proc, ready = _start(naive_subscriber, env.port, "bench/naive", env.dsn)
-    _recv(ready, 30, "the naive subscriber")
+    proc, ready = spawn(naive_subscriber, env.port, "bench/naive", env.dsn)
+    receive(ready, 30, "the naive subscriber")
     meter = CpuMeter({"naive": [proc.pid or 0], "postgres": backend_pids(env.dsn)}).start()
     t0 = time.perf_counter()
-    publisher, pub_out = _start(_publisher, env.port, corpus, None, "-")
+    publisher, pub_out = spawn(run_publisher, env.port, corpus, None, "-")
     done = _wait_rows(env.dsn, "SELECT count(*) FROM readings", readings, 600, "the naive subscriber")
     meter.stop()
-    _recv(pub_out, 120, "the publisher")
+    receive(pub_out, 120, "the publisher")
     pub_cpu = publisher_cpu(pub_out)
     publisher.join(10)
     proc.terminate()
@@ -154,7 +154,7 @@ def peer_corpus(corpus: Corpus) -> Corpus:
     return Corpus(topics, payloads)
 
 
-def measure_pypi_peer(env: _Env, corpus: Corpus, say: Any = None) -> dict[str, Any]:
+def measure_pypi_peer(env: BenchEnv, corpus: Corpus, say: Any = None) -> dict[str, Any]:
     """The PyPI ingestor on the same readings: rate, lost, CPU per message."""
     exe = peer_venv(say)
     n = len(corpus.payloads)
@@ -194,11 +194,11 @@ def measure_pypi_peer(env: _Env, corpus: Corpus, say: Any = None) -> dict[str, A
             time.sleep(0.05)
         meter = CpuMeter({"peer": [proc.pid], "postgres": backend_pids(env.dsn)}).start()
         t0 = time.perf_counter()
-        publisher, pub_out = _start(_publisher, env.port, corpus, None, "-")
+        publisher, pub_out = spawn(run_publisher, env.port, corpus, None, "-")
         # it writes at most 100 rows per second (a 100-row batch, then a 1 s sleep): allow for that and more
         done = _wait_rows(env.dsn, "SELECT count(*) FROM esphome_data", n, n / 50 + 60, "the PyPI peer")
         meter.stop()
-        _recv(pub_out, 120, "the publisher")
+        receive(pub_out, 120, "the publisher")
         pub_cpu = publisher_cpu(pub_out)
         publisher.join(10)
     finally:
@@ -223,11 +223,11 @@ def measure_pypi_peer(env: _Env, corpus: Corpus, say: Any = None) -> dict[str, A
 # --- Vigie and the command ------------------------------------------------------------------------------------------
 
 
-def measure_vigie(env: _Env, corpus: Corpus, per_message: int = 1) -> dict[str, Any]:
+def measure_vigie(env: BenchEnv, corpus: Corpus, per_message: int = 1) -> dict[str, Any]:
     """``vigie ingest`` on ``corpus``."""
     n = len(corpus.payloads)
     readings = n * per_message
-    worker = _Worker(env, "bench/vigie")
+    worker = BenchWorker(env, "bench/vigie")
     try:
         meter = CpuMeter({"vigie": [worker.proc.pid], "postgres": backend_pids(env.dsn)}).start()
         seconds, _ = measure_end_to_end(env, worker, corpus)
@@ -263,7 +263,7 @@ def run_peers_bench(
 
     console = Console(stderr=True)
     start = time.time() - 5 * 86400
-    with _Env(settings) as env:
+    with BenchEnv(settings) as env:
         with console.status(f"Vigie: {messages:,} messages of {per_message} reading(s)"):
             vigie = measure_vigie(env, make_corpus("bench/vigie", messages, per_message, start), per_message)
         with console.status(f"naive paho → INSERT: {naive_messages:,} messages"):

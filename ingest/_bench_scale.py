@@ -18,16 +18,16 @@ from typing import Any
 
 import psycopg
 
-from ingest._bench import (
+from ingest._bench_env import (
+    BenchEnv,
+    BenchWorker,
     CpuMeter,
-    _Env,
-    _publisher,
-    _recv,
-    _start,
-    _Worker,
     backend_pids,
     make_corpus,
     publisher_cpu,
+    receive,
+    run_publisher,
+    spawn,
 )
 from ingest.errors import IngestError
 from vigie.settings import Settings
@@ -39,12 +39,12 @@ SELECT count(*) FROM (
 """
 
 
-def measure_workers(env: _Env, k: int, n: int, run: int) -> dict[str, Any]:
+def measure_workers(env: BenchEnv, k: int, n: int, run: int) -> dict[str, Any]:
     """One run with ``k`` workers and ``n`` messages."""
     root = f"bench/scale{k}r{run}"
     corpus = make_corpus(root, n, 1, time.time() - 3 * 86400 - run * 3600 - k * 7200)
     env.reset()
-    workers = [_Worker(env, root, shared_group=f"scale{k}r{run}") for _ in range(k)]
+    workers = [BenchWorker(env, root, shared_group=f"scale{k}r{run}") for _ in range(k)]
     try:
         time.sleep(0.3)  # every worker subscribed before the first publish (the metrics port opens after connect)
         base = [w.acks() for w in workers]
@@ -53,7 +53,7 @@ def measure_workers(env: _Env, k: int, n: int, run: int) -> dict[str, Any]:
         groups["postgres"] = backend_pids(env.dsn)
         meter = CpuMeter(groups).start()
         t0 = time.perf_counter()
-        publisher, pub_out = _start(_publisher, env.port, corpus, None, "-")
+        publisher, pub_out = spawn(run_publisher, env.port, corpus, None, "-")
         deadline = time.monotonic() + 600
         while sum(w.acks() for w in workers) - sum(base) < n:
             if time.monotonic() > deadline:
@@ -61,7 +61,7 @@ def measure_workers(env: _Env, k: int, n: int, run: int) -> dict[str, Any]:
             time.sleep(0.01)
         seconds = time.perf_counter() - t0
         meter.stop()
-        published: tuple[int, list[float]] = _recv(pub_out, 120, "the publisher")  # type: ignore[assignment]
+        published: tuple[int, list[float]] = receive(pub_out, 120, "the publisher")  # type: ignore[assignment]
         acked = published[0]
         meter.used["publisher"] = publisher_cpu(pub_out)
         publisher.join(10)
@@ -99,7 +99,7 @@ def run_scale_bench(
 
     console = Console(stderr=True)
     runs: list[dict[str, Any]] = []
-    with _Env(settings) as env:
+    with BenchEnv(settings) as env:
         for run in range(repeat):
             for k in workers:
                 with console.status(f"{k} worker(s), run {run + 1}/{repeat}: {messages:,} messages"):
