@@ -18,8 +18,7 @@ import random
 import ssl
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 import paho.mqtt.client as paho
 from paho.mqtt.client import PUBACK
@@ -29,7 +28,10 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
+from ingest._received import Delivery, Incoming
 from ingest.errors import BrokerError
+
+__all__ = ["Delivery", "Incoming", "MqttLink"]  # Incoming: also the benchmarks' reader callback
 
 logger = logging.getLogger(__name__)
 READ_BYTES = 256 * 1024  # bytes read per event-loop turn before yielding to other tasks
@@ -37,16 +39,8 @@ RECV_SIZE = 65536
 CONNECT_TIMEOUT_S = 10.0
 
 
-@dataclass(frozen=True, slots=True)
-class Incoming:
-    """A message waiting for its commit: ack it with ``mid`` on connection ``generation``."""
-
-    mid: int
-    topic: str
-    payload: bytes
-    received_at: float
-    generation: int
-    qos: int
+# (topics, payloads, mids, number of QoS 0 messages) of the PUBLISH packets cut from one read
+Publishes = Callable[[list[bytes], list[bytes], list[int], int], None]
 
 
 class _FastClient(paho.Client):
@@ -54,16 +48,17 @@ class _FastClient(paho.Client):
 
     paho reads a packet with three ``recv`` calls and decodes every MQTT v5 PUBLISH into a ``Properties`` object;
     profiling showed this to be three quarters of the worker's time. Here the socket is read in 64 KiB chunks
-    and complete packets are cut from the buffer: a PUBLISH (QoS 0 or 1) goes straight to ``deliver``, every
-    other packet to paho's own handler. Acknowledgements of a batch are written as one packet run.
+    and complete packets are cut from the buffer: the PUBLISH packets (QoS 0 or 1) of a read go to ``deliver`` as
+    one set of lists, every other packet to paho's own handler (after the publishes cut before it, so that a
+    callback of paho sees them delivered). Acknowledgements of a batch are written as one packet run.
     Relies on paho 2.1 to 2.2 internals (``_sock``, ``_in_packet``, ``_packet_handle``, ``_out_packet``); pinned in
     pyproject.toml and exercised by every ingest test.
     """
 
-    def __init__(self, *args: Any, deliver: Callable[[int, bytes, bytes, int], None], **kwargs: Any) -> None:
+    def __init__(self, *args: Any, deliver: Publishes, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._rbuf = bytearray()
-        self._deliver_publish = deliver
+        self._deliver_publishes = deliver
 
     def reset_buffer(self) -> None:
         self._rbuf = bytearray()
@@ -99,23 +94,54 @@ class _FastClient(paho.Client):
             return self._loop_rc_handle(rc), True
         return MQTTErrorCode.MQTT_ERR_SUCCESS, drained
 
-    def _process_buffer(self) -> MQTTErrorCode:
+    def _process_buffer(self) -> MQTTErrorCode:  # noqa: PLR0915 - the hot loop, kept in one piece for speed
         data = bytes(self._rbuf)
         n, pos, rc = len(data), 0, MQTTErrorCode.MQTT_ERR_SUCCESS
         v5 = self._protocol == MQTTProtocolVersion.MQTTv5
+        topics: list[bytes] = []
+        payloads: list[bytes] = []
+        mids: list[int] = []
+        qos0 = 0
         try:
             while pos + 2 <= n:
                 first = data[pos]
-                header = _varint(data, pos + 1, n)
-                if header is None:
-                    break  # the remaining length itself is incomplete
-                length, i = header
+                length = data[pos + 1]
+                if length < 0x80:  # a one-byte remaining length: every packet under 128 bytes
+                    i = pos + 2
+                else:
+                    header = _varint(data, pos + 1, n)
+                    if header is None:
+                        break  # the remaining length itself is incomplete
+                    length, i = header
                 end = i + length
                 if end > n:
                     break  # wait for the rest of the packet
-                if first & 0xF0 == 0x30 and (first >> 1) & 3 < 2:
-                    self._deliver_publish(*_split_publish(data, first, i, end, v5=v5))
+                kind = first & 0xF6  # PUBLISH without its DUP and RETAIN flags
+                if kind == 0x32 or kind == 0x30:  # QoS 1 or 0  # noqa: PLR1714 - two int compares beat a set
+                    p = i + 2 + ((data[i] << 8) | data[i + 1])
+                    topics.append(data[i + 2 : p])
+                    if kind == 0x32:
+                        mids.append((data[p] << 8) | data[p + 1])
+                        p += 2
+                    else:
+                        mids.append(0)
+                        qos0 += 1
+                    if v5:  # skip the properties: Vigie reads none of them
+                        plen = data[p]
+                        if plen < 0x80:
+                            p += 1 + plen
+                        else:
+                            props = _varint(data, p, end)
+                            if props is None:
+                                _malformed("truncated properties")
+                            p = props[1] + props[0]
+                    if p > end:
+                        _malformed("PUBLISH shorter than its header")
+                    payloads.append(data[p:end])
                 else:
+                    if mids:  # what came before this packet is delivered first
+                        self._deliver_publishes(topics, payloads, mids, qos0)
+                        topics, payloads, mids, qos0 = [], [], [], 0
                     rc = self._paho_handle(first, data[i:end])
                     if rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
                         pos = end
@@ -123,6 +149,8 @@ class _FastClient(paho.Client):
                 pos = end
         except (IndexError, ValueError):
             return MQTTErrorCode.MQTT_ERR_PROTOCOL
+        if mids:
+            self._deliver_publishes(topics, payloads, mids, qos0)
         del self._rbuf[:pos]
         return rc
 
@@ -140,13 +168,17 @@ class _FastClient(paho.Client):
         if not mids:
             return
         if self._protocol == MQTTProtocolVersion.MQTTv5:
-            packet = b"".join(_PUBACK_V5[mid] for mid in mids)
+            packet = b"".join(map(_PUBACK_V5.__getitem__, mids))
         else:
             packet = b"".join(b"\x40\x02" + mid.to_bytes(2, "big") for mid in mids)
         self._out_packet.append(
             {"command": PUBACK, "mid": 0, "qos": 0, "pos": 0, "to_process": len(packet), "packet": packet, "info": None}
         )
         self._call_socket_register_write()
+
+
+def _malformed(what: str) -> NoReturn:
+    raise ValueError(what)
 
 
 def _varint(data: bytes, i: int, n: int) -> tuple[int, int] | None:
@@ -162,25 +194,6 @@ def _varint(data: bytes, i: int, n: int) -> tuple[int, int] | None:
         if shift >= 28:
             raise ValueError("malformed variable byte integer")
     return None
-
-
-def _split_publish(data: bytes, first: int, i: int, end: int, *, v5: bool) -> tuple[int, bytes, bytes, int]:
-    """(packet id, topic, payload, qos) of a QoS 0/1 PUBLISH whose body is ``data[i:end]``."""
-    qos = (first >> 1) & 3
-    p = i + 2 + ((data[i] << 8) | data[i + 1])
-    topic = data[i + 2 : p]
-    mid = 0
-    if qos:
-        mid = (data[p] << 8) | data[p + 1]
-        p += 2
-    if v5:  # skip the properties: Vigie reads none of them
-        props = _varint(data, p, end)
-        if props is None:
-            raise ValueError("truncated properties")
-        p = props[1] + props[0]
-    if p > end:
-        raise ValueError("PUBLISH shorter than its header")
-    return mid, topic, data[p:end], qos
 
 
 def _in_packet(command: int, body: bytes) -> Any:
@@ -212,14 +225,18 @@ class MqttLink:
         username: str | None,
         password: str | None,
         topics: list[str],
-        on_message: Callable[[Incoming], None],
+        on_message: Callable[[Incoming], None] | None = None,
+        on_delivery: Callable[[Delivery], None] | None = None,
         session_expiry_s: int,
         receive_maximum: int,
         keepalive_s: int = 30,
     ) -> None:
         self._host, self._port = host, port
         self._topics = topics
-        self._deliver = on_message
+        if (on_message is None) == (on_delivery is None):
+            raise ValueError("give on_message (one call per message) or on_delivery (one call per socket read)")
+        self._on_message = on_message
+        self._on_delivery = on_delivery
         self._session_expiry_s = session_expiry_s
         self._receive_maximum = receive_maximum
         self._keepalive_s = keepalive_s
@@ -237,7 +254,7 @@ class MqttLink:
         self._stopped = False  # reading stopped for good (shutdown)
         client = _FastClient(
             CallbackAPIVersion.VERSION2,
-            deliver=self._on_publish,
+            deliver=self._on_publishes,
             client_id=client_id,
             protocol=MQTTProtocolVersion.MQTTv5,
             manual_ack=True,
@@ -334,13 +351,19 @@ class MqttLink:
         else:
             logger.warning("disconnected from the broker: %s", reason)
 
-    def _on_publish(self, mid: int, topic: bytes, payload: bytes, qos: int) -> None:
-        if qos > 0:
-            self.held += 1
-            if self.held >= self._receive_maximum and not self._throttled:
-                self._throttled = True
-                self._forget(reader=True, writer=False)
-        self._deliver(Incoming(mid, topic.decode("utf-8", "replace"), payload, time.time(), self.generation, qos))
+    def _on_publishes(self, topics: list[bytes], payloads: list[bytes], mids: list[int], qos0: int) -> None:
+        # every message cut from a read is delivered; reading stops once Receive Maximum messages are held
+        self.held += len(mids) - qos0
+        if self.held >= self._receive_maximum and not self._throttled:
+            self._throttled = True
+            self._forget(reader=True, writer=False)
+        delivery = Delivery(topics, payloads, mids, qos0, time.time(), self.generation)
+        if self._on_delivery is not None:
+            self._on_delivery(delivery)
+        else:
+            assert self._on_message is not None  # noqa: S101 - checked in __init__
+            for msg in delivery.incoming():
+                self._on_message(msg)
 
     # --- public -----------------------------------------------------------------------------------
 
@@ -355,7 +378,18 @@ class MqttLink:
     def ack(self, messages: list[Incoming]) -> int:
         """Acknowledge committed messages in arrival order; skip those of an older connection."""
         gen = self.generation
-        mids = [m.mid for m in messages if m.generation == gen and m.qos > 0]
+        return self._ack_ids([m.mid for m in messages if m.generation == gen and m.qos > 0])
+
+    def ack_deliveries(self, deliveries: list[Delivery]) -> int:
+        """Acknowledge the committed messages of ``deliveries`` in arrival order; skip those of an older connection."""
+        gen = self.generation
+        mids: list[int] = []
+        for d in deliveries:
+            if d.generation == gen:
+                mids += d.ack_ids()
+        return self._ack_ids(mids)
+
+    def _ack_ids(self, mids: list[int]) -> int:
         if self._client.socket() is not None:
             self._client.ack_run(mids)
         self.acks_sent += len(mids)

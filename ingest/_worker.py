@@ -29,11 +29,13 @@ from typing import TypeVar
 
 import psycopg
 
+from ingest._fastpath import FastPath, Route
 from ingest._metrics import IngestMetrics, serve_metrics
-from ingest._mqtt import Incoming, MqttLink
-from ingest._parse import Limits, Parsed, Rejection, parse_message
+from ingest._mqtt import MqttLink
+from ingest._parse import Limits, Parsed, RegistryView, Rejection, parse_message
+from ingest._received import Delivery
 from ingest._registry import RegistryCache
-from ingest._topics import STATUS, split_topic, subscriptions
+from ingest._topics import TELEMETRY, subscriptions
 from ingest._writer import Batch, BatchWriter, QuarantineItem, WriteResult
 from ingest.errors import StoreError
 from vigie.catalog import MetricCatalog
@@ -46,12 +48,24 @@ LAST_SEEN_RESOLUTION_S = 5.0  # a device's last-seen time is written at most thi
 
 
 @dataclass(slots=True)
-class _Work:
-    """The messages of one batch, their parse results and the batch to write."""
+class _Slow:
+    """A message the fast path handed back: status, foreign topic, or telemetry for the careful parser."""
 
-    messages: list[Incoming]
-    parsed: list[Parsed | None]  # None for status or foreign topics
+    route: Route
+    payload: bytes
+    received_at: float
+    parsed: Parsed | None  # None for status or foreign topics
+
+
+@dataclass(slots=True)
+class _Work:
+    """The messages of one batch (as received), the batch to write, and what is needed to split it."""
+
+    deliveries: list[Delivery]
+    count: int  # messages
     batch: Batch
+    view: RegistryView  # the registry snapshot of the fast path
+    slow: dict[tuple[int, int], _Slow]  # (delivery, index) → the careful path's outcome
 
 
 class IngestWorker:
@@ -67,7 +81,9 @@ class IngestWorker:
             settings.ingest_past_horizon_days * 86400.0,
         )
         self._registry = RegistryCache()
-        self._pending: list[Incoming] = []
+        self._pending: list[Delivery] = []
+        self._pending_count = 0
+        self._fast = FastPath(catalog, self._limits, settings.topic_root)
         self._wake = asyncio.Event()
         self._max_msgs = max(1, min(settings.ingest_batch_max_rows, int(settings.ingest_receive_maximum * 0.7)))
         self._conn: psycopg.AsyncConnection[tuple[object, ...]] | None = None  # the writer's
@@ -91,17 +107,19 @@ class IngestWorker:
             username=mqtt.username,
             password=mqtt.password,
             topics=subscriptions(settings.topic_root, settings.ingest_shared_group),
-            on_message=self._on_message,
+            on_delivery=self._on_delivery,
             session_expiry_s=settings.ingest_session_expiry_s,
             receive_maximum=settings.ingest_receive_maximum,
         )
 
     # --- receive ----------------------------------------------------------------------------------
 
-    def _on_message(self, msg: Incoming) -> None:
-        self._pending.append(msg)
-        self.metrics.messages_received += 1
-        if len(self._pending) >= self._max_msgs:
+    def _on_delivery(self, delivery: Delivery) -> None:
+        self._pending.append(delivery)
+        n = len(delivery)
+        self._pending_count += n
+        self.metrics.messages_received += n
+        if self._pending_count >= self._max_msgs:
             self._wake.set()
 
     # --- database ---------------------------------------------------------------------------------
@@ -158,70 +176,78 @@ class IngestWorker:
 
         return await self._retrying(load, stop, "registry read", self._close_registry_db) is not None
 
-    def _parse(self, msg: Incoming) -> Parsed | None:
-        where = split_topic(msg.topic, self._root)
-        if where is None:
-            logger.warning("ignoring a message on %s", msg.topic[:200])
+    def _parse(self, route: Route, payload: bytes, received_at: float, view: RegistryView) -> Parsed | None:
+        """The careful path: None for a status or foreign topic."""
+        if route.device_id is None:
+            logger.warning("ignoring a message on %s", route.topic[:200])
             return None
-        device_id, kind = where
-        if kind == STATUS:
+        if route.kind != TELEMETRY:
             return None
         return parse_message(
-            device_id,
-            msg.payload,
-            now=msg.received_at,
-            registry=self._registry.view,
+            route.device_id,
+            payload,
+            now=received_at,
+            registry=view,
             catalog=self._catalog,
             limits=self._limits,
         )
 
-    async def _build(self, messages: list[Incoming], stop: asyncio.Event) -> _Work | None:
+    async def _build(self, deliveries: list[Delivery], count: int, stop: asyncio.Event) -> _Work | None:
         if not await self._refresh_registry(stop, force=False):
             return None
-        parsed = [self._parse(m) for m in messages]
+        view = self._registry.view
+        batch = Batch()
+        seen: dict[str, float] = {}
+        slow: dict[tuple[int, int], _Slow] = {}
+        fast = self._fast
+        for k, d in enumerate(deliveries):
+            for i in fast.take(d.topics, d.payloads, d.received_at, view, batch.rows, seen):
+                route, payload = fast.route(d.topics[i]), d.payloads[i]
+                slow[k, i] = _Slow(route, payload, d.received_at, self._parse(route, payload, d.received_at, view))
         # an unknown device or animal may have been registered after the registry was read: read it again once
         retry = [
-            i
-            for i, (m, p) in enumerate(zip(messages, parsed, strict=True))
-            if p is not None and p.retry_on_refresh and self._registry.predates(m.received_at)
+            s
+            for s in slow.values()
+            if s.parsed is not None and s.parsed.retry_on_refresh and self._registry.predates(s.received_at)
         ]
         if retry:
             if not await self._refresh_registry(stop, force=True):
                 return None
-            for i in retry:
-                parsed[i] = self._parse(messages[i])
-        return _Work(messages, parsed, self._assemble(messages, parsed))
+            for s in retry:
+                s.parsed = self._parse(s.route, s.payload, s.received_at, self._registry.view)
+        for s in slow.values():
+            self._assemble(s, batch, seen)
+        batch.seen = self._seen_due(seen)
+        return _Work(deliveries, count, batch, view, slow)
 
-    def _assemble(self, messages: list[Incoming], parsed: list[Parsed | None]) -> Batch:
-        batch = Batch()
-        devices = self._registry.view.devices
-        for msg, p in zip(messages, parsed, strict=True):
-            if p is None:
-                self._status(msg, batch)
-                continue
-            where = split_topic(msg.topic, self._root)
-            device_id = where[0] if where else None
-            if p.rows:
-                batch.rows.extend(p.rows)
-            for rej in p.rejections:
-                batch.quarantine.append(QuarantineItem(msg.received_at, msg.topic, device_id, p.clinic_id, rej))
-            if (
-                device_id is not None
-                and device_id in devices
-                and msg.received_at - self._seen_written.get(device_id, 0.0) >= LAST_SEEN_RESOLUTION_S
-            ):
-                batch.seen[device_id] = msg.received_at
-        return batch
+    def _seen_due(self, seen: dict[str, float]) -> dict[str, float]:
+        """The devices whose last-seen time is due for writing (at most every LAST_SEEN_RESOLUTION_S)."""
+        written = self._seen_written
+        return {d: at for d, at in seen.items() if at - written.get(d, 0.0) >= LAST_SEEN_RESOLUTION_S}
 
-    def _status(self, msg: Incoming, batch: Batch) -> None:
-        where = split_topic(msg.topic, self._root)
-        if where is None:
+    def _assemble(self, s: _Slow, batch: Batch, seen: dict[str, float]) -> None:
+        """Add a message of the careful path to ``batch``."""
+        p, route = s.parsed, s.route
+        if p is None:
+            self._status(s, batch)
             return
-        state = msg.payload.strip().lower()
+        if p.rows:
+            batch.rows.extend(p.rows)
+        for rej in p.rejections:
+            batch.quarantine.append(QuarantineItem(s.received_at, route.topic, route.device_id, p.clinic_id, rej))
+        device_id = route.device_id
+        if device_id is not None and device_id in self._registry.view.devices:
+            seen[device_id] = max(s.received_at, seen.get(device_id, s.received_at))
+
+    def _status(self, s: _Slow, batch: Batch) -> None:
+        device_id = s.route.device_id
+        if device_id is None:
+            return
+        state = s.payload.strip().lower()
         if state in (b"online", b"offline"):
-            batch.availability.append((where[0], state.decode(), msg.received_at))
+            batch.availability.append((device_id, state.decode(), s.received_at))
         else:
-            logger.warning("ignoring status %r of device %s", msg.payload[:40], where[0])
+            logger.warning("ignoring status %r of device %s", s.payload[:40], device_id)
 
     # --- commit -----------------------------------------------------------------------------------
 
@@ -276,7 +302,7 @@ class IngestWorker:
             return False
         self.metrics.commit_seconds.observe(time.monotonic() - started)
         self.metrics.batches_committed += 1
-        self.metrics.batch_messages.observe(len(work.messages))
+        self.metrics.batch_messages.observe(work.count)
         self.metrics.readings_stored += result.stored
         self.metrics.readings_duplicate += result.duplicates
         for q in work.batch.quarantine:
@@ -285,39 +311,52 @@ class IngestWorker:
             self._seen_written[device_id] = at
         if self._fault == "exit_after_commit":
             os._exit(137)
-        self.metrics.acks_sent += self._link.ack(work.messages)
+        self.metrics.acks_sent += self._link.ack_deliveries(work.deliveries)
         return True
 
     async def _write_one_by_one(self, work: _Work, stop: asyncio.Event) -> WriteResult | None:
         stored = duplicates = quarantined = 0
-        for msg, p in zip(work.messages, work.parsed, strict=True):
-            single = self._assemble([msg], [p])
-            try:
-                result = await self._write(single, stop)
-            except psycopg.Error as exc:
-                await self._close_db()
-                detail = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
-                single = Batch(
-                    quarantine=[
-                        QuarantineItem(
-                            msg.received_at,
-                            msg.topic,
-                            None,
-                            None,
-                            Rejection("db_rejected", detail, msg.payload[:65536]),
-                        )
-                    ]
+        for k, d in enumerate(work.deliveries):
+            for i in range(len(d)):
+                result = await self._write_one(work, k, i, stop)
+                if result is None:
+                    return None
+                stored, duplicates, quarantined = (
+                    stored + result.stored,
+                    duplicates + result.duplicates,
+                    quarantined + result.quarantined,
                 )
-                work.batch.quarantine.append(single.quarantine[0])
-                result = await self._write(single, stop)
-            if result is None:
-                return None
-            stored, duplicates, quarantined = (
-                stored + result.stored,
-                duplicates + result.duplicates,
-                quarantined + result.quarantined,
-            )
         return WriteResult(stored, duplicates, quarantined, idempotent_path=True)
+
+    async def _write_one(self, work: _Work, k: int, i: int, stop: asyncio.Event) -> WriteResult | None:
+        """Write message ``i`` of delivery ``k`` alone; if the database refuses it, quarantine it as db_rejected."""
+        d = work.deliveries[k]
+        s = work.slow.get((k, i))
+        if s is None:  # a message of the fast path: the careful path gives the same rows (tests/ingest)
+            route = self._fast.route(d.topics[i])
+            s = _Slow(route, d.payloads[i], d.received_at, self._parse(route, d.payloads[i], d.received_at, work.view))
+        single = Batch()
+        seen: dict[str, float] = {}
+        self._assemble(s, single, seen)
+        single.seen = self._seen_due(seen)
+        try:
+            return await self._write(single, stop)
+        except psycopg.Error as exc:
+            await self._close_db()
+            detail = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+            single = Batch(
+                quarantine=[
+                    QuarantineItem(
+                        s.received_at,
+                        s.route.topic,
+                        None,
+                        None,
+                        Rejection("db_rejected", detail, s.payload[:65536]),
+                    )
+                ]
+            )
+            work.batch.quarantine.append(single.quarantine[0])
+            return await self._write(single, stop)
 
     # --- loops ------------------------------------------------------------------------------------
 
@@ -345,11 +384,11 @@ class IngestWorker:
             # (batches grow by themselves while a commit is in flight, up to max_msgs)
             age = time.time() - pending[0].received_at
             wait = min(linger, interval) - age
-            if len(pending) < self._max_msgs and wait > 0 and not stop.is_set():
+            if self._pending_count < self._max_msgs and wait > 0 and not stop.is_set():
                 await self._wait(stop, wait)
                 continue
-            self._pending = []
-            work = await self._build(pending, stop)
+            count, self._pending, self._pending_count = self._pending_count, [], 0
+            work = await self._build(pending, count, stop)
             if work is None or self._gave_up:
                 return
             await self._batches.put(work)  # waits while the writer still has a batch queued: backpressure
@@ -357,7 +396,7 @@ class IngestWorker:
     async def _write_loop(self) -> None:
         """Commit the batches in order and acknowledge them; after a shutdown give-up, only drain the queue."""
         while (work := await self._batches.get()) is not None:
-            self.metrics.unacked = len(self._pending) + len(work.messages)
+            self.metrics.unacked = self._pending_count + work.count
             if not self._gave_up and not await self._commit(work, self._stop):
                 self._gave_up = True
 
@@ -375,8 +414,8 @@ class IngestWorker:
             await self._link.wait_lost()
             if stop.is_set():
                 return
-            dropped = len(self._pending)
-            self._pending = []  # not acknowledged: the broker sends them again on the resumed session
+            # not acknowledged: the broker sends them again on the resumed session
+            dropped, self._pending, self._pending_count = self._pending_count, [], 0
             logger.warning("broker connection lost; %d unacknowledged messages will be redelivered", dropped)
             await self._link.reconnect_forever(stop)
 

@@ -116,8 +116,12 @@ class BatchWriter:
             return 0
         async with self._conn.cursor() as cur, cur.copy(statement) as copy:
             copy.set_types(_TYPES)
+            # the rows are formatted by psycopg's own (C) binary formatter, but without a coroutine per row:
+            # ``write_row`` buffers and hands back 32 KiB blocks, which ``write`` sends as they are
+            format_row = copy.formatter.write_row
             for row in rows:
-                await copy.write_row(row)
+                if block := format_row(row):
+                    await copy.write(block)
         return len(rows)
 
     async def _write_rest(self, batch: Batch) -> int:

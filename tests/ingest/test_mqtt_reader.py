@@ -30,8 +30,15 @@ def publish(topic: str, payload: bytes, mid: int, *, qos: int = 1, props: bytes 
 
 
 def client(protocol: MQTTProtocolVersion) -> tuple[_FastClient, list[tuple[int, bytes, bytes, int]]]:
+    """A reader whose deliveries are flattened to (mid, topic, payload, qos), checking each delivery's lists."""
     got: list[tuple[int, bytes, bytes, int]] = []
-    c = _FastClient(CallbackAPIVersion.VERSION2, protocol=protocol, manual_ack=True, deliver=lambda *a: got.append(a))
+
+    def deliver(topics: list[bytes], payloads: list[bytes], mids: list[int], qos0: int) -> None:
+        assert len(topics) == len(payloads) == len(mids) > 0
+        assert qos0 == mids.count(0)
+        got.extend((mid, t, p, 1 if mid else 0) for t, p, mid in zip(topics, payloads, mids, strict=True))
+
+    c = _FastClient(CallbackAPIVersion.VERSION2, protocol=protocol, manual_ack=True, deliver=deliver)
     return c, got
 
 
