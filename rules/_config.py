@@ -58,6 +58,9 @@ class RuleSet:
             if only is not None and species not in only:
                 continue
             params = dict(rule.params)
+            per_species = params.pop("for_species", None)  # a [rules.for_species.SPECIES] table: its values win
+            if isinstance(per_species, dict):
+                params.update(per_species.get(species, {}))
             for layer in (clinic or {}, animal or {}):
                 params.update(layer.get(rule.id, {}))
             severity = str(params.pop("severity", rule.severity))

@@ -74,7 +74,15 @@ def threshold(frame: pd.DataFrame, rule: Rule, ctx: AnimalContext, now: datetime
         clear_points=int(rule.num("clear_points", 1)),
         max_gap=timedelta(minutes=rule.num("max_gap_min", 60)),
         keep=[not c for c in cleared],
-        instant=_sustained(times, predicted, timedelta(minutes=rule.num("predict_hold_min", 0))),
+        instant=_sustained(
+            times,
+            predicted,
+            timedelta(minutes=rule.num("predict_hold_min", 0)),
+            _night(s.index, rule),
+            timedelta(minutes=rule.num("predict_night_hold_min", rule.num("predict_hold_min", 0))),
+        ),
+        spell_hold=timedelta(minutes=rule.num("spell_hold_min")) if "spell_hold_min" in rule.params else None,
+        spell_points=int(rule.num("spell_points", 3)),
     )
     out = []
     for r in found:
@@ -126,14 +134,21 @@ def threshold(frame: pd.DataFrame, rule: Rule, ctx: AnimalContext, now: datetime
     return out
 
 
-def _sustained(times: list[datetime], flags: npt.NDArray[np.bool_], hold: timedelta) -> list[bool]:
+def _sustained(
+    times: list[datetime],
+    flags: npt.NDArray[np.bool_],
+    hold: timedelta,
+    night: npt.NDArray[np.bool_] | None = None,
+    night_hold: timedelta | None = None,
+) -> list[bool]:
     """Points of ``flags`` whose streak of flagged points has lasted ``hold`` (a projection that holds, not one noisy
-    slope)."""
+    slope); ``night_hold`` instead at the points of ``night``."""
     out: list[bool] = []
     since: datetime | None = None
-    for t, flag in zip(times, flags, strict=True):
+    for i, (t, flag) in enumerate(zip(times, flags, strict=True)):
         since = (since or t) if flag else None
-        out.append(bool(flag) and since is not None and t - since >= hold)
+        need = night_hold if night is not None and night_hold is not None and night[i] else hold
+        out.append(bool(flag) and since is not None and t - since >= need)
     return out
 
 
@@ -161,6 +176,17 @@ def _predicted(s: pd.Series[float], rule: Rule) -> npt.NDArray[np.bool_]:
             "threshold"
         )
     return out
+
+
+def _night(index: pd.Index, rule: Rule) -> npt.NDArray[np.bool_]:
+    """Readings inside the night rest (``predict_night_start_h``-``predict_night_end_h``, UTC hours; none without
+    them): a fast fall then is most often a compression low (domain §6.1), so an early warning waits longer."""
+    if "predict_night_start_h" not in rule.params:
+        return np.zeros(len(index), dtype=bool)
+    t = pd.DatetimeIndex(index)
+    hour = (t.hour + t.minute / 60.0).to_numpy(dtype=np.float64)
+    n0, n1 = rule.num("predict_night_start_h"), rule.num("predict_night_end_h")
+    return np.asarray((hour >= n0) | (hour < n1) if n0 > n1 else (hour >= n0) & (hour < n1), dtype=bool)
 
 
 def glucose_mean(frame: pd.DataFrame, rule: Rule, ctx: AnimalContext, now: datetime) -> list[Episode]:

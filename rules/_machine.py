@@ -35,16 +35,21 @@ def runs(
     max_gap: timedelta | None = None,
     keep: Sequence[bool] | None = None,
     instant: Sequence[bool] | None = None,
+    spell_hold: timedelta | None = None,
+    spell_points: int = 3,
 ) -> list[Run]:
     """The runs of ``active`` over points at ``times`` (sorted), with persistence and hysteresis.
 
     ``keep`` marks points inside the hysteresis band: they neither count towards confirmation nor break a run
     that is forming (a 58, 63, 55 sequence is one low spell, not two). ``instant`` marks points that confirm a run
-    without waiting for ``hold`` once ``min_points`` are in condition (an early warning).
+    without waiting for ``hold`` once ``min_points`` are in condition (an early warning). With ``spell_hold``, a
+    spell that opened on a point in condition and has had no clear point since (band points only) is confirmed once
+    it spans ``spell_hold`` on ``spell_points`` points: 55, 63, 65, 66 every 15 min is a low that never recovered.
     """
     out: list[Run] = []
     start: int | None = None
     count = 0
+    spell = 0  # points of the forming run, band points included
     confirmed: int | None = None
     clear_start: int | None = None
     clear_count = 0
@@ -53,14 +58,25 @@ def runs(
         if confirmed is None:
             if active[i]:
                 if start is None or gap_broken:
-                    start, count = i, 1
+                    start, count, spell = i, 1, 1
                 else:
-                    count += 1
+                    count, spell = count + 1, spell + 1
                 if count >= min_points and (t - times[start] >= hold or (instant is not None and instant[i])):
                     confirmed = i
-                    clear_start, clear_count = None, 0
-            elif not (keep is not None and keep[i] and start is not None and not gap_broken):
-                start, count = None, 0
+            elif keep is not None and keep[i] and start is not None and not gap_broken:
+                spell += 1
+            else:
+                start, count, spell = None, 0, 0
+            if (
+                confirmed is None
+                and start is not None
+                and spell_hold is not None
+                and spell >= spell_points
+                and t - times[start] >= spell_hold
+            ):
+                confirmed = i
+            if confirmed is not None:
+                clear_start, clear_count = None, 0
             continue
         if clear[i]:
             if clear_start is None or gap_broken:

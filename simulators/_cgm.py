@@ -17,6 +17,7 @@ from numpy.typing import NDArray
 from scipy.signal import lfilter, lfilter_zi
 
 from simulators._anomalies import RECIPES, Anomaly, envelope, of_animal
+from simulators._cgm_lows import MIN_FALL_S, paced
 from simulators._fleet import Fleet, Label
 from simulators._readings import Readings, code, enum_code
 from simulators._scenario import Device
@@ -151,6 +152,9 @@ class CgmSimulator:
     def __init__(self, fleet: Fleet) -> None:
         self.fleet = fleet
         self.pets: list[_Pet] = [self._pet(d) for d in fleet.devices_of("cgm")]
+        # injected lows fall at a physiological pace from the glucose they start at (simulators/_cgm_lows.py)
+        pets = {p.animal_id: p for p in self.pets}
+        fleet.anomalies = paced(fleet.anomalies, lambda a: self._glucose_at(pets.get(a.animal_id), a.start))
 
     # --- per-animal set-up ------------------------------------------------------------------------
 
@@ -315,8 +319,15 @@ class CgmSimulator:
 
     # --- truth ------------------------------------------------------------------------------------
 
-    def truth(self, pet: _Pet, t: F64, day: int) -> F64:
-        """True blood glucose (mg/dL) at times ``t`` (a 1-min grid around ``day``)."""
+    def _glucose_at(self, pet: _Pet | None, t: float) -> float | None:
+        """True glucose at ``t`` without the injected lows (the level a low starts from); None without a CGM."""
+        if pet is None:
+            return None
+        return float(self.truth(pet, np.array([t]), int(t // DAY_S), lows=False)[0])
+
+    def truth(self, pet: _Pet, t: F64, day: int, *, lows: bool = True) -> F64:
+        """True blood glucose (mg/dL) at times ``t`` (a 1-min grid around ``day``); ``lows=False`` leaves out the
+        injected hypoglycaemias."""
         anomalies = of_animal(self.fleet.anomalies, pet.animal_id)
         sens, off = self._day_factor(pet, t, day)
         e = np.zeros_like(t)
@@ -352,8 +363,9 @@ class CgmSimulator:
                 extra -= w * a.f("drop")
         g = pet.baseline + off - pet.amplitude * sens * efficacy * e + pet.meal_peak * m + extra
         for a in anomalies:
-            if a.recipe == "hypoglycaemia":
-                w = envelope(t, a.start, a.end, 30 * MINUTE_S, 45 * MINUTE_S)
+            if a.recipe == "hypoglycaemia" and lows:
+                fall = a.f("fall_min") * MINUTE_S if "fall_min" in a.params else MIN_FALL_S
+                w = envelope(t, a.start, a.end, fall, 45 * MINUTE_S)
                 g = g * (1 - w) + a.f("nadir") * w
             elif a.recipe == "somogyi_rebound":
                 hypo_end = a.start + 2 * HOUR_S

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pandas as pd
 
 from rules._engine import evaluate
 from tests.rules.helpers import T0, ctx, every, frame, only
+
+NOON = T0 + timedelta(hours=12)  # outside the night rest (22:00-06:00), where the early warning waits 5 min
 
 
 def _hypo_series(values: list[float], step: float = 5.0) -> pd.DataFrame:
@@ -75,11 +77,50 @@ def test_the_clock_hides_readings_from_the_future() -> None:
 
 def test_vet_override_moves_the_threshold_and_changes_the_version() -> None:
     values = [120.0] * 6 + [65.0] * 6 + [120.0] * 8
-    default = only("cat", "hypoglycemia")
-    custom = only("cat", "hypoglycemia", threshold=70.0, clear=80.0)
+    default = only("dog", "hypoglycemia")
+    custom = only("dog", "hypoglycemia", threshold=70.0, clear=80.0)
     assert default.version != custom.version
-    assert evaluate(_hypo_series(values), ctx("cat"), default, T0 + timedelta(hours=2)) == []
-    assert len(evaluate(_hypo_series(values), ctx("cat"), custom, T0 + timedelta(hours=2))) == 1
+    assert evaluate(_hypo_series(values), ctx(), default, T0 + timedelta(hours=2)) == []
+    assert len(evaluate(_hypo_series(values), ctx(), custom, T0 + timedelta(hours=2))) == 1
+    # a vet may also take a cat back to the dogs' 60 mg/dL: the animal's override wins over the species table
+    cat60 = only("cat", "hypoglycemia", threshold=60.0, clear=70.0)
+    assert evaluate(_hypo_series(values), ctx("cat"), cat60, T0 + timedelta(hours=2)) == []
+
+
+def test_a_cats_cgm_alerts_under_70_and_clears_above_80() -> None:
+    """The FSL over-reads marked hypoglycaemia in cats (Tardo 2025): a cat's sensor at 65 for 30 min alerts, a dog's
+    does not; the cat's alert stays open at 75 and resolves after 30 min above 80."""
+    values = [120.0] * 6 + [65.0] * 6 + [75.0] * 8 + [90.0] * 8
+    now = T0 + timedelta(hours=3)
+    cat = evaluate(_hypo_series(values), ctx("cat"), only("cat", "hypoglycemia"), now)
+    assert len(cat) == 1
+    assert cat[0].evidence["threshold"] == 70.0
+    assert cat[0].start == T0 + timedelta(minutes=45)
+    assert cat[0].end == T0 + timedelta(minutes=100)  # the first reading above 80, held 30 min
+    assert "confirm with a glucometer" in cat[0].explanation_en
+    assert evaluate(_hypo_series(values), ctx(), only("dog", "hypoglycemia"), now) == []
+    assert only("cat", "hypoglycemia").version != only("dog", "hypoglycemia").version
+
+
+def test_a_low_that_never_recovers_is_confirmed_after_30_minutes() -> None:
+    """A 15-min sensor reads 55, then 63, 65, 66: one reading under 60, but no sign of recovery for 45 min."""
+    values = [130.0, 120.0, 55.0, 63.0, 65.0, 66.0, 99.0, 135.0, 150.0, 150.0]
+    eps = evaluate(_hypo_series(values, step=15.0), ctx(), only("dog", "hypoglycemia"), T0 + timedelta(hours=3))
+    assert len(eps) == 1
+    assert eps[0].onset == T0 + timedelta(minutes=30)
+    assert eps[0].start == T0 + timedelta(minutes=60)  # 30 min and 3 readings after the 55
+    assert eps[0].end == T0 + timedelta(minutes=90)
+    assert eps[0].evidence["predicted"] is False
+    assert "confirm with a glucometer" in eps[0].explanation_en
+
+
+def test_a_low_reading_with_a_short_or_interrupted_band_spell_does_not_fire() -> None:
+    short = [130.0] * 4 + [55.0, 63.0, 65.0, 66.0, 64.0] + [120.0] * 10  # 5-min sensor: 20 min in the band
+    assert evaluate(_hypo_series(short), ctx(), only("dog", "hypoglycemia"), T0 + timedelta(hours=2)) == []
+    broken = [130.0, 120.0, 55.0, 63.0, 75.0, 65.0, 58.0, 99.0, 135.0, 150.0]  # 75: recovered in between
+    assert evaluate(_hypo_series(broken, 15.0), ctx(), only("dog", "hypoglycemia"), T0 + timedelta(hours=3)) == []
+    no_low = [130.0, 120.0, 65.0, 63.0, 65.0, 66.0, 99.0, 135.0, 150.0, 150.0]  # the band alone is not a low
+    assert evaluate(_hypo_series(no_low, 15.0), ctx(), only("dog", "hypoglycemia"), T0 + timedelta(hours=3)) == []
 
 
 def test_hyperglycaemia_needs_12_hours_above_400() -> None:
@@ -140,24 +181,60 @@ def test_jumps_that_no_blood_glucose_can_make_are_a_device_fault() -> None:
 
 
 def test_a_fast_physiological_fall_gives_an_early_warning_but_a_step_does_not() -> None:
-    fall = [150.0 - 3.0 * i for i in range(31)]  # 3 mg/dL/min on a 1-minute CGM, down to 60
+    fall = [150.0 - 3.0 * i for i in range(31)]  # 3 mg/dL/min on a 1-minute CGM, down to 60, in the afternoon
     eps = evaluate(
-        frame("glucose", every(T0, 1, len(fall)), fall), ctx(), only("dog", "hypoglycemia"), T0 + timedelta(minutes=30)
+        frame("glucose", every(NOON, 1, len(fall)), fall),
+        ctx(),
+        only("dog", "hypoglycemia"),
+        NOON + timedelta(minutes=30),
     )
     assert len(eps) == 1
     assert eps[0].evidence["predicted"] is True
-    assert eps[0].start < T0 + timedelta(minutes=30)
+    assert eps[0].start < NOON + timedelta(minutes=30)
     assert "Early warning" in eps[0].explanation_en
     step = [150.0] * 20 + [85.0] * 3
     assert (
         evaluate(
-            frame("glucose", every(T0, 1, len(step)), step),
+            frame("glucose", every(NOON, 1, len(step)), step),
             ctx(),
             only("dog", "hypoglycemia"),
-            T0 + timedelta(minutes=30),
+            NOON + timedelta(minutes=30),
         )
         == []
     )
+
+
+def _compression(start: datetime) -> pd.DataFrame:
+    """A 1-min CGM: steady at 200, a compression dip of 45 % over 15 min (6 mg/dL/min), 30 min there, back."""
+    dip = (
+        [200.0] * 20 + [200.0 - 6.0 * i for i in range(1, 16)] + [110.0] * 30 + [110.0 + 9.0 * i for i in range(1, 11)]
+    )
+    return frame("glucose", every(start, 1, len(dip + [200.0] * 30)), dip + [200.0] * 30)
+
+
+def test_a_night_compression_dip_gives_no_early_warning() -> None:
+    """At night (22:00-06:00) a projection must hold 15 min: a compression's 15-min fall that stops at 110 is not
+    projected long enough; the same dip in the afternoon still warns (a fall there is more likely a true one)."""
+    night = T0 + timedelta(hours=2)
+    assert evaluate(_compression(night), ctx(), only("dog", "hypoglycemia"), night + timedelta(hours=2)) == []
+    day = evaluate(_compression(NOON), ctx(), only("dog", "hypoglycemia"), NOON + timedelta(hours=2))
+    assert len(day) == 1
+    assert day[0].evidence["predicted"] is True
+
+
+def test_a_true_fall_at_night_still_warns_before_the_sensor_reads_under_60_for_15_minutes() -> None:
+    fall = [200.0 - 3.0 * i for i in range(54)] + [40.0] * 30  # 3 mg/dL/min from 200 at 02:00, to 41
+    night = T0 + timedelta(hours=2)
+    eps = evaluate(
+        frame("glucose", every(night, 1, len(fall)), fall),
+        ctx(),
+        only("dog", "hypoglycemia"),
+        night + timedelta(hours=2),
+    )
+    assert len(eps) == 1
+    assert eps[0].evidence["predicted"] is True
+    under_60 = night + timedelta(minutes=47)  # 59 mg/dL; the threshold alone would confirm 15 min later
+    assert night + timedelta(minutes=40) <= eps[0].start < under_60
 
 
 def test_on_a_15_minute_sensor_the_early_warning_uses_the_last_three_readings() -> None:
@@ -176,7 +253,7 @@ def test_on_a_15_minute_sensor_the_early_warning_uses_the_last_three_readings() 
 def test_a_projection_must_hold_5_minutes_before_it_warns() -> None:
     # a 1-min CGM dips at 6 mg/dL/min for 7 minutes (to 88) and comes back: projected < 60 for only a few minutes
     dip = [130.0] * 15 + [130.0 - 6.0 * i for i in range(1, 8)] + [88.0 + 8.0 * i for i in range(1, 6)] + [130.0] * 40
-    series = frame("glucose", every(T0, 1, len(dip)), dip)
-    now = T0 + timedelta(hours=1)
+    series = frame("glucose", every(NOON, 1, len(dip)), dip)
+    now = NOON + timedelta(hours=1)
     assert len(evaluate(series, ctx(), only("dog", "hypoglycemia", predict_hold_min=0.0), now)) == 1
     assert evaluate(series, ctx(), only("dog", "hypoglycemia"), now) == []

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from simulators._cgm import INSULIN_PROFILE, SCAN_BUFFER_S, jsu_sd
+from simulators._cgm_lows import MAX_FALL_RATE, fall_seconds
 from simulators._time import DAY_S, HOUR_S, MINUTE_S
 
 from .helpers import END, engine, measured, scenario_raw, series
@@ -179,6 +180,45 @@ def test_hypoglycaemia_goes_below_60_for_at_least_15_minutes() -> None:
     assert v0[(t0 >= a.start) & (t0 <= a.end)].min() > v[inside].min() + 30
 
 
+def test_an_injected_low_falls_at_a_physiological_pace_and_keeps_its_time_at_the_nadir() -> None:
+    """A poorly controlled glargine cat at ~400 mg/dL: the fall to the nadir takes (g0 - nadir) / 4 mg/dL/min, not 30
+    min (it was ~13 mg/dL/min); the time at the nadir and the 45-min recovery are kept, so the label ends later."""
+    cat = {"id": "rex", "species": "cat", "weight": 5.0, "insulin": "glargine", "dose": 0.3, "control": "poor"}
+    anomaly = {
+        "recipe": "hypoglycaemia",
+        "animal": "rex",
+        "start": "end-2d",
+        "duration": "2h",
+        "parameters": {"nadir": 45},
+    }
+    e = engine(scenario_raw([cat], [cgm(5, compression_per_night=0.0)], [anomaly]), days=6, seed=2)
+    sim = e.simulators[0]
+    pet = sim.pets[0]  # type: ignore[attr-defined]
+    a = e.fleet.anomalies[0]
+    day = int(a.start // DAY_S)
+    g0 = float(sim.truth(pet, np.array([a.start]), day, lows=False)[0])  # type: ignore[attr-defined]
+    assert g0 > 200  # in 30 min that was a fall of more than 5 mg/dL/min (~13 from 450)
+    fall = (g0 - 45.0) / MAX_FALL_RATE * MINUTE_S
+    assert a.params["fall_min"] == pytest.approx(fall / MINUTE_S, abs=0.1)
+    start = END - 2 * DAY_S
+    assert a.start == start
+    assert a.end == pytest.approx(start + 2 * HOUR_S + fall - 30 * MINUTE_S, abs=1)
+    t = np.arange(a.start, a.end, MINUTE_S)
+    g = np.concatenate([sim.truth(pet, t[np.floor(t / DAY_S) == d], int(d)) for d in np.unique(np.floor(t / DAY_S))])  # type: ignore[attr-defined]
+    falling = t < a.start + fall
+    assert -np.diff(g[falling]).max() <= MAX_FALL_RATE + 1.0  # plus the curve's own slope
+    at_nadir = (t >= a.start + fall) & (t <= a.end - 45 * MINUTE_S)
+    assert np.abs(g[at_nadir] - 45.0).max() < 1.0
+    assert (t[at_nadir][-1] - t[at_nadir][0]) == pytest.approx(2 * HOUR_S - 75 * MINUTE_S, abs=2 * MINUTE_S)
+    label = next(lab for lab in e.labels(e.fleet.start, e.fleet.end) if lab["recipe"] == "hypoglycaemia")
+    assert label["parameters"]["fall_min"] == a.params["fall_min"]
+
+
+def test_a_low_from_a_modest_glucose_still_falls_in_30_minutes() -> None:
+    assert fall_seconds(150.0, 45.0) == 30 * MINUTE_S
+    assert fall_seconds(445.0, 45.0) == 100 * MINUTE_S
+
+
 def test_somogyi_rebound_low_then_above_400() -> None:
     a, r1, _ = _with_and_without("somogyi_rebound", "end-3d")
     t, v = series(r1, "glucose")
@@ -326,7 +366,8 @@ def test_hypoglycaemia_labels_carry_the_onset_of_the_true_low() -> None:
     injected = [lab for lab in labels if lab["recipe"] == "hypoglycaemia"]
     assert len(injected) == 1
     start, onset = epoch(injected[0]["start"]), epoch(injected[0]["onset"])
-    assert start < onset <= start + 45 * MINUTE_S
+    fall = float(injected[0]["parameters"]["fall_min"]) * MINUTE_S  # ≥ 30 min: the fall's pace is capped
+    assert start < onset <= start + fall + 15 * MINUTE_S
     assert truth_at(onset) < 60 <= truth_at(onset - MINUTE_S)
     spontaneous = [lab for lab in labels if lab["recipe"] == "spontaneous_hypoglycaemia"]
     assert spontaneous  # this seed's dog has lows of its own too
