@@ -56,6 +56,7 @@ from api import _delivery_store as store
 from api._delivery_mail import SmtpServer, check_sender, send_email
 from api._delivery_model import Channel, Message, SendError, backoff
 from api._delivery_webhook import send_webhook
+from api._webhook_target import guarded_client
 from vigie.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -100,7 +101,9 @@ class DeliveryWorker:
         return self.clinic_secrets.get(clinic_id, self.secret)
 
     async def __aenter__(self) -> DeliveryWorker:
-        self._http = httpx.AsyncClient(follow_redirects=False, timeout=self.settings.delivery_timeout_s)
+        self._http = guarded_client(
+            allow_private=self.settings.webhook_allow_private, timeout=self.settings.delivery_timeout_s
+        )
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -186,6 +189,7 @@ class DeliveryWorker:
                         client=self._http,
                         secret=self.secret_for(msg.clinic_id),
                         time_limit=self.settings.delivery_timeout_s,
+                        allow_private=self.settings.webhook_allow_private,
                     )
                     detail = {"url": msg.webhook_url, "status": code, "idempotency_key": msg.key}
             except SendError as exc:

@@ -179,6 +179,7 @@ def _one_run(settings: Settings, *, workers: int, messages: int, singles: int, w
             "VIGIE_DATABASE_URL": dsn,
             "VIGIE_SMTP_URL": f"smtp://127.0.0.1:{smtp_port}",
             "VIGIE_DELIVERY_WEBHOOK_SECRET": SECRET,
+            "VIGIE_WEBHOOK_ALLOW_PRIVATE": "true",  # the bench's receiver is on 127.0.0.1
             "VIGIE_LOG_LEVEL": "WARNING",
         }
         procs = [subprocess.Popen([VIGIE, "deliver"], env=env) for _ in range(workers)]

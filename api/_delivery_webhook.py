@@ -10,6 +10,10 @@ Headers of every request:
 
 A 2xx answer is success. 408, 425, 429 and 5xx answers, timeouts and connection errors are retried (``Retry-After``
 is honoured as a lower bound); any other answer, redirects included (they are not followed), is permanent.
+
+The target is checked twice (``api/_webhook_target.py``): the URL itself here (http/https, no credentials, no
+non-public IP literal: a URL stored before the check existed is caught too), and each connection's resolved
+addresses by the client's transport. Either refusal is permanent: the message is ``failed`` with the reason.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from typing import Any
 import httpx
 
 from api._delivery_model import Message, SendError
+from api._webhook_target import BlockedAddress, url_problem
 from vigie import __version__
 
 SIGNATURE_HEADER = "Vigie-Signature"
@@ -85,10 +90,19 @@ def _retry_after(value: str | None) -> float | None:
         return None
 
 
-async def send_webhook(msg: Message, *, client: httpx.AsyncClient, secret: bytes | None, time_limit: float) -> int:
-    """POST ``msg`` to its webhook; the HTTP status on success, :class:`SendError` otherwise."""
+async def send_webhook(
+    msg: Message, *, client: httpx.AsyncClient, secret: bytes | None, time_limit: float, allow_private: bool = False
+) -> int:
+    """POST ``msg`` to its webhook; the HTTP status on success, :class:`SendError` otherwise.
+
+    ``client`` must be :func:`api._webhook_target.guarded_client` (what the worker uses): it refuses connections to
+    non-public addresses unless ``allow_private``.
+    """
     if not msg.webhook_url:
         raise SendError("the owner has no webhook", permanent=True)
+    problem = url_problem(msg.webhook_url, allow_private=allow_private)
+    if problem is not None:
+        raise SendError(f"webhook refused: {problem}", permanent=True)
     if not secret:
         raise SendError("VIGIE_DELIVERY_WEBHOOK_SECRET is not set: webhooks are not sent unsigned")
     body = json.dumps(payload(msg), ensure_ascii=False, separators=(",", ":")).encode()
@@ -102,6 +116,8 @@ async def send_webhook(msg: Message, *, client: httpx.AsyncClient, secret: bytes
     try:
         async with asyncio.timeout(time_limit * 4):  # httpx's timeout bounds each phase; this bounds the whole
             response = await client.post(msg.webhook_url, content=body, headers=headers, timeout=time_limit)
+    except BlockedAddress as exc:
+        raise SendError(str(exc), permanent=True) from None
     except (httpx.TimeoutException, TimeoutError):
         raise SendError(f"webhook did not answer in {time_limit:g} s") from None
     except httpx.HTTPError as exc:

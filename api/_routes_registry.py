@@ -23,13 +23,14 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Path, Query, status
 from fastapi.exceptions import RequestValidationError
-from pydantic import Field, field_validator
+from pydantic import BeforeValidator, Field, field_validator
 
 from api._accounts import Conn, Principal, Role
 from api._deps import CLINIC_READERS, VETS, AppSettings, Caller, Db, clinic_filter, forbid_unless, not_found
 from api._models import Body, Out
 from api._params import ID_PATTERN, Page
 from api._store_registry import get_row, id_taken, list_rows, record, update_row
+from api._webhook_target import url_problem
 from vigie import broker, registry
 from vigie.errors import RegistryError
 from vigie.settings import Settings
@@ -49,7 +50,21 @@ Name = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f
 Email = Annotated[
     str, Field(max_length=254, pattern=r"^[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+\.[^@\s\x00-\x1f\x7f]+$")
 ]
-WebhookUrl = Annotated[str, Field(max_length=2000, pattern=r"^https?://[^\s\x00-\x1f\x7f]+$")]
+
+
+def _webhook_shape(value: Any) -> Any:
+    """The checks of a webhook URL that need no setting: http(s), a host, no credentials (a clear 422 message)."""
+    if isinstance(value, str):
+        problem = url_problem(value, allow_private=True)
+        if problem is not None:
+            raise ValueError(problem)
+    return value
+
+
+# the pattern is the schema's; the before-validator (run first) gives refusals a clear message
+WebhookUrl = Annotated[
+    str, Field(max_length=2000, pattern=r"^https?://[^\s\x00-\x1f\x7f]+$"), BeforeValidator(_webhook_shape)
+]
 Weight = Annotated[float, Field(gt=0, lt=2000, description="kg")]
 
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "no such object in the caller's clinic"}}
@@ -72,6 +87,15 @@ def _target_clinic(conn: Conn, caller: Principal, clinic_id: str | None) -> str:
     if get_row(conn, "clinics", target, clinic=mine) is None:
         raise not_found("clinic", target)
     return target
+
+
+def _webhook_allowed(settings: Settings, url: str | None) -> None:
+    """422 on ``webhook_url`` naming a non-public IP address (unless ``webhook_allow_private``); a host name is
+    checked by the delivery worker each time it connects (``api/_webhook_target.py``)."""
+    if url is not None:
+        problem = url_problem(url, allow_private=settings.webhook_allow_private)
+        if problem is not None:
+            raise invalid(("body", "webhook_url"), problem, url)
 
 
 def _taken(conn: Conn, table: str, id_: str) -> None:
@@ -229,9 +253,10 @@ def get_owners(
 
 
 @router.post("/owners", tags=["owners"], status_code=status.HTTP_201_CREATED, responses=_NOT_FOUND | _CONFLICT)
-def post_owner(caller: Caller, conn: Db, body: OwnerIn) -> OwnerOut:
+def post_owner(caller: Caller, conn: Db, settings: AppSettings, body: OwnerIn) -> OwnerOut:
     """Register an owner or a farm."""
     forbid_unless(caller, VETS)
+    _webhook_allowed(settings, body.webhook_url)
     clinic = _target_clinic(conn, caller, body.clinic_id)
     _taken(conn, "owners", body.id)
     registry.add_owner(
@@ -250,9 +275,10 @@ def get_owner(caller: Caller, conn: Db, owner_id: PathId) -> OwnerOut:
 
 
 @router.patch("/owners/{owner_id}", tags=["owners"], responses=_NOT_FOUND)
-def patch_owner(caller: Caller, conn: Db, owner_id: PathId, body: OwnerPatch) -> OwnerOut:
+def patch_owner(caller: Caller, conn: Db, settings: AppSettings, owner_id: PathId, body: OwnerPatch) -> OwnerOut:
     """Change an owner's name, contact and preferences (fields left out are kept; null clears an optional one)."""
     forbid_unless(caller, VETS)
+    _webhook_allowed(settings, body.webhook_url)
     row = _visible(conn, caller, "owners", owner_id, lock=True)
     changes = _changes(body, ("name", "email", "language", "glucose_unit", "webhook_url"))
     _not_null(changes, "name")

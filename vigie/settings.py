@@ -102,6 +102,10 @@ class Settings(BaseSettings):
         default_factory=dict,
         description='per-clinic keys overriding delivery_webhook_secret, JSON: {"vet-parc": "..."}',
     )
+    webhook_allow_private: bool = Field(
+        default=False,
+        description="let webhooks go to loopback, private and link-local addresses (on-premises receivers, tests)",
+    )
     mailsink_dir: Path | None = Field(
         default=None, description="where `vigie mailsink` writes .eml files (default ~/.local/state/vigie/mail)"
     )

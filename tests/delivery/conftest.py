@@ -4,7 +4,8 @@
   refuse recipients (``unknown``) or answer the next DATA commands with scripted errors (``data_replies``).
 - ``receiver``: a threaded ``http.server`` on a free loopback port that records each request and answers with the
   scripted statuses of ``replies`` (then 200).
-- ``dsettings``: settings pointing at the test database, ``smtp`` and a webhook secret, with fast retries.
+- ``dsettings``: settings pointing at the test database, ``smtp`` and a webhook secret, with fast retries, and
+  ``webhook_allow_private`` (the receiver is on loopback).
 - ``seed`` / ``new_draft`` / ``approve``: a clinic with an owner and a dog, pending drafts, the vet's approval
   through ``rules._vet.approve`` (the real path that queues the outbox row).
 - ``running``: a delivery worker running in the test's event loop until the block ends.
@@ -200,6 +201,7 @@ def dsettings(db_dsn: str, smtp_port: int) -> Settings:
         delivery_backoff_base_s=0.1,
         delivery_backoff_max_s=0.4,
         delivery_poll_s=0.2,
+        webhook_allow_private=True,  # the receiver listens on 127.0.0.1 (test_webhook_target.py: the default)
     )
 
 

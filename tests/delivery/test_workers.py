@@ -24,6 +24,7 @@ def _worker(settings: Settings, batch: int, log: Path) -> subprocess.Popen[bytes
         "VIGIE_SMTP_URL": settings.smtp_url.get_secret_value(),
         "VIGIE_MAIL_FROM": settings.mail_from,
         "VIGIE_DELIVERY_WEBHOOK_SECRET": SECRET,
+        "VIGIE_WEBHOOK_ALLOW_PRIVATE": "true",  # the receiver is on 127.0.0.1
         "VIGIE_DELIVERY_BATCH": str(batch),
         "VIGIE_DELIVERY_BACKOFF_BASE_S": "0.1",
         "VIGIE_DELIVERY_BACKOFF_MAX_S": "0.4",
