@@ -76,8 +76,14 @@ def fit_wood_loglinear(dim: FloatArray, milk: FloatArray) -> WoodFit:
     t, y = _checked(dim, milk)
     design = np.column_stack([np.ones_like(t), np.log(t), -t])
     coef, *_ = np.linalg.lstsq(design, np.log(y), rcond=None)
+    if not np.all(np.isfinite(coef)) or abs(float(coef[0])) > 700:  # a short stretch of lactation: ill-posed
+        raise AnalyticsError("these days in milk do not determine a Wood curve (log-linear fit out of range)")
     a, b, c = math.exp(float(coef[0])), float(coef[1]), float(coef[2])
-    return WoodFit(a, b, c, int(t.size), _rmse(t, y, a, b, c))
+    with np.errstate(over="ignore", invalid="ignore"):
+        rmse = _rmse(t, y, a, b, c)
+    if not math.isfinite(rmse):
+        raise AnalyticsError("these days in milk do not determine a Wood curve (log-linear fit out of range)")
+    return WoodFit(a, b, c, int(t.size), rmse)
 
 
 def fit_wood(dim: FloatArray, milk: FloatArray) -> WoodFit:

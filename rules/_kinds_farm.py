@@ -7,10 +7,12 @@ Pure functions like :mod:`rules._kinds_pet`: readings frame of one animal, rule,
 from __future__ import annotations
 
 import itertools
+import math
 from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from rules._kinds_pet import device_of, end_of, episode, py, series, with_device
@@ -255,28 +257,52 @@ def _day_start(days: pd.DatetimeIndex, i: int) -> datetime:
     return py(pd.Timestamp(days[i]).tz_localize("UTC"))
 
 
+def _wood_forecast(
+    daily: pd.DataFrame, calving: pd.Timestamp, expected: npt.NDArray[np.float64], *, min_days: int
+) -> npt.NDArray[np.bool_]:
+    """Replace ``expected[i]`` by the Wood curve fitted to the cow's days before day ``i`` (no look-ahead), where at
+    least ``min_days`` earlier days fit a plausible curve; elsewhere the 7-day median stays. The closed-form
+    log-linear fit is used (one small least-squares per day, so a herd's daily evaluation stays cheap). Returns
+    which days were forecast by the curve."""
+    from analytics import AnalyticsError, fit_wood_loglinear, lactation_points  # noqa: PLC0415
+
+    used = np.zeros(len(daily), dtype=bool)
+    dim_all, milk_all = lactation_points(daily, calving)
+    if dim_all.size == 0:
+        return used
+    day_dim = np.asarray((pd.DatetimeIndex(daily.index) - calving).days, dtype=np.float64)
+    for i in range(len(daily)):
+        earlier = dim_all < day_dim[i]
+        if int(earlier.sum()) < min_days or day_dim[i] < 1:
+            continue
+        try:
+            fit = fit_wood_loglinear(dim_all[earlier], milk_all[earlier])
+        except AnalyticsError:
+            continue
+        if not (-1.0 <= fit.b <= 3.0 and -0.1 <= fit.c <= 0.5):  # the bounds of analytics.fit_wood
+            continue
+        value = float(fit.expected(np.array([day_dim[i]]))[0])
+        if math.isfinite(value) and value > 0:
+            expected[i] = value
+            used[i] = True
+    return used
+
+
 def yield_drop(frame: pd.DataFrame, rule: Rule, ctx: AnimalContext, now: datetime) -> list[Episode]:
     """24-h equivalent yield below ``review_pct`` % of expected (analytics.cow_daily's 7-day median, or a Wood fit of
     the earlier days when the calving date is known), or a lower CUSUM alarm on the standardised residuals."""
-    from analytics import AnalyticsError, cow_daily, cusum, fit_wood, lactation_points  # noqa: PLC0415
+    from analytics import AnalyticsError, cow_daily, cusum  # noqa: PLC0415
 
     try:
         daily = cow_daily(frame, span=_span(frame, now))
     except AnalyticsError:
         return []
     y = daily["yield_24h"].to_numpy(dtype=np.float64)
-    expected = daily["yield_24h_baseline"].to_numpy(dtype=np.float64)
+    expected = daily["yield_24h_baseline"].to_numpy(dtype=np.float64, copy=True)  # written below
+    wood_days = np.zeros(len(daily), dtype=bool)
     if ctx.calving is not None:
         calving = pd.Timestamp(ctx.calving).tz_convert("UTC").tz_localize(None).normalize()
-        for i in range(len(daily)):
-            dim, milk = lactation_points(daily.iloc[:i], calving)
-            if len(dim) >= 5:
-                try:
-                    fit = fit_wood(dim, milk)
-                except AnalyticsError:
-                    continue
-                day_dim = float((daily.index[i] - calving).days)
-                expected[i] = float(fit.expected(np.array([day_dim]))[0])
+        wood_days = _wood_forecast(daily, calving, expected, min_days=int(rule.num("wood_min_days", 10)))
     pct = 100.0 * y / expected
     resid = (y - expected) / expected
     known = np.isfinite(resid)
@@ -303,7 +329,7 @@ def yield_drop(frame: pd.DataFrame, rule: Rule, ctx: AnimalContext, now: datetim
             "pct_of_expected": None if not np.isfinite(pct[i]) else round(float(pct[i]), 1),
             "cusum_lower": round(float(chart.lower[i]), 2),
             "cusum_h": rule.num("cusum_h", 5),
-            "model": "wood" if ctx.calving is not None else "7-day median",
+            "model": "wood" if wood_days[i] else "7-day median",
             "day": str(daily.index[i].date()),
         }
         fr = (

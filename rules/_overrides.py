@@ -76,7 +76,7 @@ KIND_PARAMS: dict[str, frozenset[str]] = {
             "clear_margin",
         }
     ),
-    "yield": frozenset({"review_pct", "urgent_pct", "clear_pct", "cusum_k", "cusum_h"}),
+    "yield": frozenset({"review_pct", "urgent_pct", "clear_pct", "cusum_k", "cusum_h", "wood_min_days"}),
     "fp_ratio": frozenset({"above", "urgent_above", "clear", "max_dim"}),
     "daily_baseline": frozenset({"below_pct", "clear_pct", "days"}),
     "activity": frozenset({"ratio", "clear_ratio", "hold_h", "baseline_days"}),

@@ -11,7 +11,7 @@ import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 import psycopg
@@ -47,7 +47,8 @@ def load_animals(conn: Conn, animal_ids: Sequence[str] | None = None) -> list[An
     """Animals (all, or ``animal_ids``) with their owner's (else clinic's) language and glucose unit."""
     query = (
         "SELECT a.id, a.species, a.clinic_id, a.name, coalesce(o.name, ''), c.name,"
-        " coalesce(o.language, c.language), coalesce(o.glucose_unit, c.glucose_unit), coalesce(o.kind, 'owner')"
+        " coalesce(o.language, c.language), coalesce(o.glucose_unit, c.glucose_unit), coalesce(o.kind, 'owner'),"
+        " a.calving_date"
         " FROM animals a JOIN clinics c ON c.id = a.clinic_id LEFT JOIN owners o ON o.id = a.owner_id"
     )
     params: list[Any] = []
@@ -57,7 +58,12 @@ def load_animals(conn: Conn, animal_ids: Sequence[str] | None = None) -> list[An
     rows = conn.execute(query + " ORDER BY a.id", params).fetchall()
     return [
         AnimalRow(
-            AnimalContext(str(r[0]), str(r[1]), str(r[2])),
+            AnimalContext(
+                str(r[0]),
+                str(r[1]),
+                str(r[2]),
+                calving=None if r[9] is None else datetime.combine(r[9], time(), UTC),
+            ),
             str(r[3]),
             str(r[4]),
             str(r[5]),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import signal
 import sys
 from pathlib import Path
@@ -153,12 +154,37 @@ def _from_start(s: dict[str, Any]) -> str:
     return f" {_f(s['median_delay_from_start_min']):>10}" if "median_delay_from_start_min" in s else ""
 
 
-def backtest_animals(scenario: Annotated[str, typer.Argument(help="a scenario name or .toml path")]) -> None:
-    """Print the ANIMALS.json of a simulator scenario (ids and species), for 'vigie backtest --animals'."""
+def backtest_animals(
+    scenario: Annotated[str, typer.Argument(help="a scenario name or .toml path")],
+    end: Annotated[
+        str | None, typer.Option(help="the recording's --end (RFC 3339): dates the cows' calvings (default: now)")
+    ] = None,
+    seed: Annotated[int | None, typer.Option(help="the recording's --seed (default: the scenario's)")] = None,
+    duration: Annotated[str | None, typer.Option(help="the recording's --duration (default: the scenario's)")] = None,
+) -> None:
+    """Print the ANIMALS.json of a simulator scenario (ids, species, clinics, and the cows' calving dates), for
+    'vigie backtest --animals'. Give the same --end, --seed and --duration as 'vigie simulate --out'."""
+    from simulators._dairy import calving_dates  # noqa: PLC0415
+    from simulators._fleet import Fleet  # noqa: PLC0415
+    from simulators._run import timeline  # noqa: PLC0415
     from simulators._scenario import load_scenario  # noqa: PLC0415
+    from simulators.cli import _duration, _end  # noqa: PLC0415
+    from simulators.errors import ScenarioError  # noqa: PLC0415
 
     sc = load_scenario(scenario)
-    _out(_dumps([{"animal_id": a.id, "species": a.species, "clinic_id": a.clinic} for a in sc.animals]))
+    run_seed = sc.seed if seed is None else seed
+    try:
+        span = timeline(sc, duration_s=_duration(duration, "--duration"), end=_end(end), horizon_s=math.inf)
+    except ScenarioError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--duration/--end") from None
+    calving = calving_dates(Fleet.build(sc, seed=run_seed, start=span.start, end=span.end))
+    animals: list[dict[str, Any]] = []
+    for a in sc.animals:
+        entry: dict[str, Any] = {"animal_id": a.id, "species": a.species, "clinic_id": a.clinic}
+        if a.id in calving:
+            entry["calving"] = f"{calving[a.id].isoformat()}T00:00:00+00:00"
+        animals.append(entry)
+    _out(_dumps(animals))
 
 
 def alerts_list(

@@ -9,6 +9,7 @@ beyond 12 h, CV 6 %; 7 % incomplete and 4 % failed milkings carry their residual
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
 
 import numpy as np
 from numpy.typing import NDArray
@@ -80,6 +81,19 @@ class DairySimulator:
         self.cows = [c for d in fleet.devices_of("milking") for c in self._cows(d)]
         self.origin = fleet.first_day * DAY_S
 
+    def _ketosis_dim(self, animal_id: str, drawn: float) -> float:
+        """Days in milk at the start for a cow without a ``dim`` parameter: ``drawn`` (5-300), unless a ``ketosis``
+        anomaly is planned for her. Ketosis is a disease of early lactation (domain.md §7.3: DIM 5-40 [S + D]), so
+        her DIM at its start is mapped into 5-40 from the same draw (the other cows' data do not change), and at
+        least 5 at the timeline's start."""
+        starts = [a.start for a in self.fleet.anomalies if a.animal_id == animal_id and a.recipe == "ketosis"]
+        if not starts:
+            return drawn
+        offset_d = (min(starts) - self.fleet.start) / DAY_S
+        low = min(max(5.0, offset_d + 5.0), 40.0)
+        at_onset = low + (drawn - 5.0) / 295.0 * (40.0 - low)
+        return max(at_onset - offset_d, 0.5)
+
     def _cows(self, device: Device) -> list[_Cow]:
         out = []
         for animal_id in device.animals:
@@ -91,7 +105,7 @@ class DairySimulator:
             a0, b0, c0 = WOOD[parity]
             dim = animal.params.get("dim")
             if dim is None:
-                dim = rng.uniform(5, 300)
+                dim = self._ketosis_dim(animal_id, float(rng.uniform(5, 300)))
             elif not isinstance(dim, int | float) or not 0 <= dim <= 600:
                 raise ScenarioError(f"animal {animal_id}: dim (days in milk at the start) must be 0-600")
             out.append(
@@ -349,3 +363,8 @@ class DairySimulator:
             sensors.sent = sensors.t + 10
             parts.append(sensors)
         return Readings.concat(parts), labels
+
+
+def calving_dates(fleet: Fleet) -> dict[str, date]:
+    """The (UTC) calving day of every simulated cow, as the milking robots' herd software would report it."""
+    return {c.animal_id: datetime.fromtimestamp(c.calving, UTC).date() for c in DairySimulator(fleet).cows}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import psycopg
 
+from simulators._dairy import calving_dates
 from simulators._fleet import Fleet
 from vigie import registry
 
@@ -39,8 +40,14 @@ def register_fleet(conn: Conn, fleet: Fleet) -> dict[str, int]:
             if new:
                 registry.add_owner(conn, o.id, clinic=o.clinic, name=o.name, kind=o.kind)
             count(new)
+        calving = calving_dates(fleet)
         for a in s.animals:
             new = not _exists(conn, "animals", a.id)
+            if not new and a.id in calving:  # a cow registered before calving dates were: fill hers in
+                conn.execute(
+                    "UPDATE animals SET calving_date = %s WHERE id = %s AND calving_date IS NULL AND species = 'cow'",
+                    (calving[a.id], a.id),
+                )
             if new:
                 registry.add_animal(
                     conn,
@@ -50,6 +57,7 @@ def register_fleet(conn: Conn, fleet: Fleet) -> dict[str, int]:
                     name=a.name,
                     owner=a.owner,
                     weight_kg=fleet.weights[a.id],
+                    calving_date=calving.get(a.id),
                 )
             count(new)
         for d in s.devices:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import signal
 import time
 from pathlib import Path
@@ -183,7 +184,10 @@ def simulate(
     if run_seed < 0:
         raise typer.BadParameter("must be a non-negative integer", param_hint="--seed")
     try:
-        span = timeline(spec, duration_s=length, end=stop_at, horizon_s=settings.ingest_past_horizon_days * 86_400)
+        # the ingest's past horizon bounds what is published; a file (--out) is not ingested, so a recording that
+        # ends at a fixed time stays reproducible as the days pass
+        horizon = math.inf if out is not None else settings.ingest_past_horizon_days * 86_400
+        span = timeline(spec, duration_s=length, end=stop_at, horizon_s=horizon)
     except ScenarioError as exc:
         raise typer.BadParameter(str(exc), param_hint="--duration/--end") from None
     if out is not None:

@@ -151,3 +151,45 @@ def test_help_reads_well(run_cli: Run) -> None:
     assert code == 0
     for command in ("db", "clinics", "animals", "devices", "ingest", "up", "bench"):
         assert command in out
+
+
+def test_a_cow_s_calving_date(vigie: Run, db_dsn: str) -> None:
+    import psycopg
+
+    assert vigie("clinics", "add", "farm-vet")[0] == 0
+    assert (
+        vigie("animals", "add", "cow-1", "--species", "cow", "--clinic", "farm-vet", "--calving-date", "2026-09-30")[0]
+        == 0
+    )
+    assert vigie("animals", "add", "cow-2", "--species", "cow", "--clinic", "farm-vet")[0] == 0
+    code, out, err = vigie("animals", "calving", "cow-2", "2026-10-15")
+    assert code == 0, err
+    assert "2026-10-15" in out
+    with psycopg.connect(db_dsn) as conn:
+        rows = dict(conn.execute("SELECT id, calving_date::text FROM animals WHERE id LIKE 'cow-%'").fetchall())
+    assert rows == {"cow-1": "2026-09-30", "cow-2": "2026-10-15"}
+    assert vigie("animals", "calving", "cow-2", "--unknown")[0] == 0
+    with psycopg.connect(db_dsn) as conn:
+        row = conn.execute("SELECT calving_date FROM animals WHERE id = 'cow-2'").fetchone()
+    assert row == (None,)
+
+
+@pytest.mark.parametrize(
+    ("args", "message", "code"),
+    [
+        (
+            ("animals", "add", "d", "--species", "dog", "--clinic", "farm-vet", "--calving-date", "2026-01-01"),
+            "for cows",
+            1,
+        ),
+        (("animals", "calving", "cow-1", "2999-01-01"), "not plausible", 1),
+        (("animals", "calving", "cow-1", "30/09/2026"), "is not a date", 2),
+        (("animals", "calving", "cow-1"), "give a date", 2),
+        (("animals", "calving", "ghost", "2026-01-01"), "unknown animal 'ghost'", 1),
+    ],
+)
+def test_bad_calving_dates_get_one_line(vigie: Run, args: tuple[str, ...], message: str, code: int) -> None:
+    assert vigie("clinics", "add", "farm-vet")[0] == 0
+    assert vigie("animals", "add", "cow-1", "--species", "cow", "--clinic", "farm-vet")[0] == 0
+    rc, _, err = vigie(*args)
+    assert message in one_line_error(rc, err, code)

@@ -209,17 +209,16 @@ def animals_add(
     owner: Annotated[str | None, typer.Option(help="owner or farm id")] = None,
     birth_date: Annotated[str | None, typer.Option("--birth-date", help="YYYY-MM-DD")] = None,
     weight: Annotated[float | None, typer.Option(help="body weight in kg")] = None,
+    calving_date: Annotated[
+        str | None, typer.Option("--calving-date", help="a cow's last calving, YYYY-MM-DD (day 0 of her lactation)")
+    ] = None,
 ) -> None:
     """Register an animal."""
     from vigie import registry  # noqa: PLC0415
     from vigie.db import connect  # noqa: PLC0415
 
-    born: date | None = None
-    if birth_date is not None:
-        try:
-            born = date.fromisoformat(birth_date)
-        except ValueError:
-            raise typer.BadParameter(f"{birth_date!r} is not a date (YYYY-MM-DD)", param_hint="--birth-date") from None
+    born = _date_option(birth_date, "--birth-date")
+    calved = _date_option(calving_date, "--calving-date")
     with connect(settings_of(ctx).dsn) as conn:
         registry.add_animal(
             conn,
@@ -230,8 +229,37 @@ def animals_add(
             owner=owner,
             birth_date=born,
             weight_kg=weight,
+            calving_date=calved,
         )
     typer.echo(f"animal {animal} added")
+
+
+def _date_option(value: str | None, hint: str) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)", param_hint=hint) from None
+
+
+@animals_app.command("calving")
+def animals_calving(
+    ctx: typer.Context,
+    animal: Annotated[str, typer.Argument(help="the cow's id")],
+    calving_date: Annotated[str | None, typer.Argument(help="her last calving, YYYY-MM-DD")] = None,
+    unknown: Annotated[bool, typer.Option("--unknown", help="forget the calving date")] = False,
+) -> None:
+    """Record a cow's last calving: the rules forecast her yield on a Wood curve and screen ketosis by days in milk."""
+    from vigie import registry  # noqa: PLC0415
+    from vigie.db import connect  # noqa: PLC0415
+
+    if (calving_date is None) != unknown:
+        raise typer.BadParameter("give a date YYYY-MM-DD, or --unknown", param_hint="CALVING_DATE")
+    calved = _date_option(calving_date, "CALVING_DATE")
+    with connect(settings_of(ctx).dsn) as conn:
+        registry.set_calving(conn, animal, calved)
+    typer.echo(f"cow {animal}: calving {calved.isoformat() if calved else 'unknown'}")
 
 
 BrokerDirOpt = Annotated[

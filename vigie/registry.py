@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Literal
 
 import psycopg
@@ -105,11 +105,14 @@ def add_animal(
     owner: str | None = None,
     birth_date: date | None = None,
     weight_kg: float | None = None,
+    calving_date: date | None = None,
 ) -> None:
-    """Register an animal of a clinic."""
+    """Register an animal of a clinic (``calving_date``: a cow's last calving, day 0 of her lactation)."""
     check_id("animal", animal_id)
     if species not in SPECIES:
         raise RegistryError(f"unknown species {species!r}: use one of {', '.join(SPECIES)}")
+    if calving_date is not None:
+        _check_calving(species, calving_date)
     if weight_kg is not None and not (0 < weight_kg < 2000):
         raise RegistryError(f"weight {weight_kg} kg is not plausible (0 < weight < 2000)")
     if not _exists(conn, "clinics", clinic):
@@ -123,10 +126,27 @@ def add_animal(
     if _exists(conn, "animals", animal_id):
         raise RegistryError(f"animal {animal_id!r} already exists")
     conn.execute(
-        "INSERT INTO animals (id, clinic_id, owner_id, name, species, birth_date, weight_kg)"
-        " VALUES (%s, %s, %s, %s, %s, %s, %s)",
-        (animal_id, clinic, owner, name or animal_id, species, birth_date, weight_kg),
+        "INSERT INTO animals (id, clinic_id, owner_id, name, species, birth_date, weight_kg, calving_date)"
+        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+        (animal_id, clinic, owner, name or animal_id, species, birth_date, weight_kg, calving_date),
     )
+
+
+def _check_calving(species: str, calving_date: date) -> None:
+    if species != "cow":
+        raise RegistryError(f"a calving date is for cows, not a {species}")
+    if not date(1990, 1, 1) <= calving_date <= datetime.now(UTC).date() + timedelta(days=1):  # today anywhere
+        raise RegistryError(f"calving date {calving_date.isoformat()} is not plausible (1990 to today)")
+
+
+def set_calving(conn: Conn, animal_id: str, calving_date: date | None) -> None:
+    """Record a cow's last calving (None: unknown)."""
+    row = _exists(conn, "animals", animal_id)
+    if row is None:
+        raise RegistryError(f"unknown animal {animal_id!r}")
+    if calving_date is not None:
+        _check_calving(str(row[1]), calving_date)
+    conn.execute("UPDATE animals SET calving_date = %s WHERE id = %s", (calving_date, animal_id))
 
 
 def add_device(conn: Conn, device_id: str, *, kind: str, animal: str | None = None, clinic: str | None = None) -> str:

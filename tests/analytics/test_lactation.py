@@ -105,3 +105,24 @@ def test_bad_points_are_ignored_and_too_few_rejected() -> None:
     with pytest.raises(NoDataError):
         fit_wood(np.array([5.0] * 10), np.array([30.0] * 10))  # duplicated day: one distinct point
     assert fit_wood(np.arange(1.0, 11.0), np.full(10, 30.0)).rmse == pytest.approx(0.0, abs=1e-6)  # all equal
+
+
+def test_a_short_stretch_of_lactation_is_an_analytics_error_not_an_overflow() -> None:
+    """A few noisy days far from calving do not determine the curve: the log-linear fit used to overflow
+    (``math.exp`` of a huge ln a) or warn; it now says so with an AnalyticsError, or gives a finite fit."""
+    from analytics import AnalyticsError
+
+    rng = np.random.default_rng(0)
+    errors = 0
+    for _ in range(300):
+        start = float(rng.uniform(150, 290))
+        dim = start + np.arange(int(rng.integers(5, 9)), dtype=np.float64)
+        milk = wood(dim, 22.3, 0.20, 0.0040) * (1 + rng.normal(0, 0.05, dim.size))
+        try:
+            fit = fit_wood_loglinear(dim, milk)
+        except AnalyticsError:
+            errors += 1
+            continue
+        assert math.isfinite(fit.rmse)
+        assert np.all(np.isfinite(fit.expected(dim)))
+    assert errors > 0  # the ill-posed case does occur in this sample
