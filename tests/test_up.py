@@ -65,8 +65,8 @@ outages_per_day = 0
 [[anomalies]]
 recipe = "hypoglycaemia"
 animal = "rex"
-start = "end-1h"
-duration = "2h"
+start = "end-2h"  # the fall (at most 4 mg/dL/min) takes up to ~1 h: the low is on record when the history is
+duration = "3h"   # published, as in the default scenario
 parameters = { nadir = 45 }
 """
 
