@@ -184,6 +184,7 @@ def _night(index: pd.Index, rule: Rule) -> npt.NDArray[np.bool_]:
     if "predict_night_start_h" not in rule.params:
         return np.zeros(len(index), dtype=bool)
     t = pd.DatetimeIndex(index)
+    t = t.tz_convert("UTC") if t.tz is not None else t
     hour = (t.hour + t.minute / 60.0).to_numpy(dtype=np.float64)
     n0, n1 = rule.num("predict_night_start_h"), rule.num("predict_night_end_h")
     return np.asarray((hour >= n0) | (hour < n1) if n0 > n1 else (hour >= n0) & (hour < n1), dtype=bool)

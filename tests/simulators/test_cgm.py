@@ -8,8 +8,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from simulators._cgm import INSULIN_PROFILE, SCAN_BUFFER_S, jsu_sd
 from simulators._cgm_lows import MAX_FALL_RATE, fall_seconds
+from simulators._cgm_model import INSULIN_PROFILE, SCAN_BUFFER_S, jsu_sd
 from simulators._time import DAY_S, HOUR_S, MINUTE_S
 
 from .helpers import END, engine, measured, scenario_raw, series

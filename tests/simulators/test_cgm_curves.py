@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from simulators._cgm import INSULIN_PROFILE, MAX_BASELINE, SENSOR_HIGH, TRUE_CAP
+from simulators._cgm_model import INSULIN_PROFILE, MAX_BASELINE, SENSOR_HIGH, TRUE_CAP
 from simulators._time import DAY_S, HOUR_S
 
 from .helpers import END, engine, scenario_raw
