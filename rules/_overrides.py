@@ -31,6 +31,7 @@ _INTEGERS = frozenset(
         "mean_days",
         "lag_days",
         "min_signs",
+        "spell_points",
     }
 )
 KIND_PARAMS: dict[str, frozenset[str]] = {
@@ -50,6 +51,12 @@ KIND_PARAMS: dict[str, frozenset[str]] = {
             "predict_rate",
             "slope_min",
             "predict_max_step",
+            "predict_hold_min",
+            "predict_night_start_h",
+            "predict_night_end_h",
+            "predict_night_hold_min",
+            "spell_hold_min",
+            "spell_points",
         }
     ),
     "glucose_mean": frozenset({"above", "clear", "days", "min_coverage"}),
@@ -98,7 +105,7 @@ KIND_PARAMS: dict[str, frozenset[str]] = {
     ),
 }
 MAX_PARAM = 1e9  # no clinical parameter comes near; keeps floats exact and JSON finite
-_HOURS_OF_DAY = frozenset({"night_start_h", "night_end_h"})
+_HOURS_OF_DAY = frozenset({"night_start_h", "night_end_h", "predict_night_start_h", "predict_night_end_h"})
 
 
 def param_types(rule: Rule) -> dict[str, ParamType]:

@@ -24,6 +24,8 @@ from tests.rules.helpers import ruleset
         ({"severity": "high"}, "severity must be one of"),
         ({"threshold": "abc"}, "threshold must be a number"),
         ({"metric": "water_intake"}, "no overridable parameter 'metric'"),
+        ({"predict_night_start_h": 25}, "predict_night_start_h is an hour of the day"),
+        ({"spell_points": 2.5}, "spell_points must be a whole number"),
     ],
 )
 def test_set_override_with_the_rules_refuses_what_does_not_fit(
