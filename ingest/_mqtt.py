@@ -108,6 +108,9 @@ class _FastClient(paho.Client):
                 length = data[pos + 1]
                 if length < 0x80:  # a one-byte remaining length: every packet under 128 bytes
                     i = pos + 2
+                elif pos + 2 < n and data[pos + 2] < 0x80:  # two bytes: under 16 KiB
+                    length = (length & 0x7F) | (data[pos + 2] << 7)
+                    i = pos + 3
                 else:
                     header = _varint(data, pos + 1, n)
                     if header is None:

@@ -201,7 +201,7 @@ class IngestWorker:
         slow: dict[tuple[int, int], _Slow] = {}
         fast = self._fast
         for k, d in enumerate(deliveries):
-            for i in fast.take(d.topics, d.payloads, d.received_at, view, batch.rows, seen):
+            for i in fast.take(d.topics, d.payloads, d.received_at, view, batch.rows, seen, batch.hours):
                 route, payload = fast.route(d.topics[i]), d.payloads[i]
                 slow[k, i] = _Slow(route, payload, d.received_at, self._parse(route, payload, d.received_at, view))
         # an unknown device or animal may have been registered after the registry was read: read it again once
@@ -233,6 +233,7 @@ class IngestWorker:
             return
         if p.rows:
             batch.rows.extend(p.rows)
+            batch.hours.update([row[0].timestamp() // 3600 for row in p.rows])
         for rej in p.rejections:
             batch.quarantine.append(QuarantineItem(s.received_at, route.topic, route.device_id, p.clinic_id, rej))
         device_id = route.device_id

@@ -15,6 +15,11 @@ from datetime import UTC, datetime
 import psycopg
 from psycopg import errors as pg_errors
 
+try:  # psycopg's C row formatter, the one ``Copy.write_row`` calls, without that method's per-row Python wrapper
+    from psycopg._copy_base import format_row_binary as _format_row
+except ImportError:  # pragma: no cover - another psycopg layout: the public per-row path below
+    _format_row = None
+
 from ingest._parse import Rejection, Row
 
 logger = logging.getLogger(__name__)
@@ -42,6 +47,10 @@ _AVAILABILITY = (
     " AND (availability_at IS NULL OR availability_at <= %s)"
 )
 _DIRTY = "INSERT INTO rollup_dirty (hour) SELECT unnest(%s::timestamptz[]) ON CONFLICT DO NOTHING"
+# binary COPY framing (PostgreSQL's COPY file format): signature, flags, header extension length; trailer
+_COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + b"\x00\x00\x00\x00" + b"\x00\x00\x00\x00"
+_COPY_TRAILER = b"\xff\xff"
+_COPY_BLOCK = 128 * 1024  # bytes handed to psycopg at a time
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +71,9 @@ class Batch:
     rows: list[Row] = field(default_factory=list)
     quarantine: list[QuarantineItem] = field(default_factory=list)
     seen: dict[str, float] = field(default_factory=dict)  # device → latest receive time
+    # hours the rows fall in (epoch seconds // 3600), for the rollups; filled with the rows by the batcher, which
+    # has each row's epoch time at hand (computed here when empty)
+    hours: set[float] = field(default_factory=set)
     availability: list[tuple[str, str, float]] = field(default_factory=list)  # device, online|offline, time
 
 
@@ -116,12 +128,21 @@ class BatchWriter:
             return 0
         async with self._conn.cursor() as cur, cur.copy(statement) as copy:
             copy.set_types(_TYPES)
-            # the rows are formatted by psycopg's own (C) binary formatter, but without a coroutine per row:
-            # ``write_row`` buffers and hands back 32 KiB blocks, which ``write`` sends as they are
-            format_row = copy.formatter.write_row
+            if _format_row is None:
+                for row in rows:
+                    await copy.write_row(row)
+                return len(rows)
+            # the same bytes as write_row, formatted by the same C code with the types set above, sent in blocks
+            # (``write`` passes them through as they are): no coroutine nor Python wrapper per row
+            tx = copy.formatter.transformer
+            block = bytearray(_COPY_HEADER)
             for row in rows:
-                if block := format_row(row):
+                _format_row(row, tx, block)
+                if len(block) >= _COPY_BLOCK:
                     await copy.write(block)
+                    block = bytearray()
+            block += _COPY_TRAILER
+            await copy.write(block)
         return len(rows)
 
     async def _write_rest(self, batch: Batch) -> int:
@@ -155,6 +176,6 @@ class BatchWriter:
             when = datetime.fromtimestamp(at, UTC)
             await conn.execute(_AVAILABILITY, (state, when, device_id, when))
         if self._rollups and batch.rows:
-            hours = {int(row[0].timestamp()) // 3600 for row in batch.rows}
-            await conn.execute(_DIRTY, ([datetime.fromtimestamp(h * 3600, UTC) for h in sorted(hours)],))
+            hours = batch.hours or {row[0].timestamp() // 3600 for row in batch.rows}
+            await conn.execute(_DIRTY, ([datetime.fromtimestamp(int(h) * 3600, UTC) for h in sorted(hours)],))
         return quarantined

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
@@ -44,27 +44,28 @@ def topic(device: str, kind: str = "telemetry") -> bytes:
     return f"{ROOT}/devices/{device}/{kind}".encode()
 
 
-def fast(device: str, payload: bytes, now: float = NOW) -> tuple[list[Row], list[int], dict[str, float]]:
+def fast(device: str, payload: bytes) -> tuple[list[Row], list[int], dict[str, float], set[float]]:
     rows: list[Row] = []
     seen: dict[str, float] = {}
-    slow = FastPath(CATALOG, LIMITS, ROOT).take([topic(device)], [payload], now, REG, rows, seen)
-    return rows, slow, seen
+    hours: set[float] = set()
+    slow = FastPath(CATALOG, LIMITS, ROOT).take([topic(device)], [payload], NOW, REG, rows, seen, hours)
+    return rows, slow, seen, hours
 
 
 def check_agreement(device: str, payload: bytes) -> bool:
     """The property; True when the fast path took the message."""
-    rows, slow, seen = fast(device, payload)
+    rows, slow, seen, hours = fast(device, payload)
     careful = parse_message(device, payload, now=NOW, registry=REG, catalog=CATALOG, limits=LIMITS)
     if slow:
         assert slow == [0]
-        assert rows == []
-        assert seen == {}
+        assert (rows, seen, hours) == ([], {}, set())  # nothing kept
         return False
     assert careful.rejections == []
     assert not careful.retry_on_refresh
     assert rows == careful.rows
     assert [type(v) for r in rows for v in r] == [type(v) for r in careful.rows for v in r]
     assert seen == {device: NOW}
+    assert hours == {int(r[0].timestamp()) // 3600 for r in careful.rows}  # the rollup marks, as the writer did
     return True
 
 
@@ -168,6 +169,35 @@ def test_fast_path_and_careful_path_agree(data: st.DataObject, device: str, mang
     check_agreement(device, render(data.draw(documents(device)), mangle))
 
 
+@st.composite
+def reads(draw: st.DrawFn) -> list[tuple[str, bytes]]:
+    """The messages of one socket read."""
+    out = []
+    for _ in range(draw(st.integers(1, 6))):
+        device = draw(st.sampled_from(DEVICES))
+        out.append((device, render(draw(documents(device)), draw(st.integers(0, 12)))))
+    return out
+
+
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(messages=reads())
+def test_fast_path_over_a_whole_read_agrees(messages: list[tuple[str, bytes]]) -> None:
+    """Messages taken together (state carried from one to the next: rows, hours) as each taken alone."""
+    rows: list[Row] = []
+    hours: set[float] = set()
+    seen: dict[str, float] = {}
+    path = FastPath(CATALOG, LIMITS, ROOT)
+    slow = path.take([topic(d) for d, _ in messages], [p for _, p in messages], NOW, REG, rows, seen, hours)
+    expected_rows: list[Row] = []
+    for i, (device, payload) in enumerate(messages):
+        alone, alone_slow, _, _ = fast(device, payload)
+        assert (i in slow) == bool(alone_slow)
+        expected_rows += alone
+    assert rows == expected_rows
+    assert hours == {int(r[0].timestamp()) // 3600 for r in expected_rows}
+    assert set(seen) == {d for i, (d, _) in enumerate(messages) if i not in slow}
+
+
 @settings(max_examples=1000, deadline=None)
 @given(device=st.sampled_from(DEVICES), payload=st.binary(max_size=300))
 def test_agreement_on_raw_bytes(device: str, payload: bytes) -> None:
@@ -199,6 +229,7 @@ def test_well_formed_messages_take_the_fast_path() -> None:
 NOT_TAKEN = [
     ("cgm-1", [{"n": "glucose", "u": "mg/dL", "v": 100}]),  # SenML
     ("cgm-1", {"seq": 1, "readings": [reading(), reading(unit="furlongs")]}),  # one bad reading
+    ("cgm-1", {"seq": 1, "readings": [reading(time=iso(-7200)), reading(value=0)]}),  # the same, another hour
     ("cgm-1", {"seq": 1, "readings": [reading(metric="milk_blood", unit="bool", value=True)]}),  # a boolean
     ("cgm-1", {"seq": 1, "readings": [reading(animal_id="cow-1")]}),
     ("robot-1", {"seq": 1, "readings": [reading(metric="milk_yield", unit="kg", value=1.0)]}),  # no animal
@@ -224,9 +255,9 @@ def test_routes_are_cached_and_rebound_per_registry_snapshot() -> None:
     assert path.route(topic("cgm-1", "status")).kind == "status"
     payload = json.dumps({"seq": 1, "readings": [reading()]}).encode()
     rows: list[Row] = []
-    assert path.take([topic("cgm-1")], [payload], NOW, REG, rows, {}) == []
+    assert path.take([topic("cgm-1")], [payload], NOW, REG, rows, {}, set()) == []
     disabled = RegistryView({"cgm-1": DeviceInfo("clinic-a", "rex", enabled=False)}, REG.animal_clinic)
-    assert path.take([topic("cgm-1")], [payload], NOW, disabled, rows, {}) == [0]  # the new snapshot is used
+    assert path.take([topic("cgm-1")], [payload], NOW, disabled, rows, {}, set()) == [0]  # the new snapshot is used
     assert len(rows) == 1
     for k in range(MAX_ROUTES + 1):
         path.route(topic(f"d{k}"))
@@ -269,8 +300,39 @@ def test_a_batch_mixing_both_paths_stores_and_quarantines_as_the_careful_path() 
             expected_reasons += [(r.reason, r.detail, t.decode()) for r in out.rejections]
     batch = work.batch
     assert sorted(batch.rows, key=repr) == sorted(expected_rows, key=repr)
+    assert batch.hours == {int(r[0].timestamp()) // 3600 for r in expected_rows}
     got = [(q.rejection.reason, q.rejection.detail, q.topic) for q in batch.quarantine]
     assert sorted(got) == sorted(expected_reasons)
     assert batch.availability == [("cgm-1", "online", NOW)]
     assert set(batch.seen) == {"cgm-1", "robot-1", "old-1"}  # registered devices, disabled included
     assert [d.ack_ids() for d in work.deliveries] == [list(range(1, half + 1)), []]
+
+
+def test_times_at_the_window_edges_and_hour_boundaries_agree() -> None:
+    lo, hi = NOW - LIMITS.past_horizon_s, NOW + LIMITS.future_tolerance_s
+    edges = [lo, hi, 3600 * (NOW // 3600), 3600 * (NOW // 3600) - 7200]
+    times: list[object] = []
+    for edge in edges:
+        for us in (-3, -2, -1, 0, 1, 2, 3):
+            at = datetime.fromtimestamp(edge, UTC) + timedelta(microseconds=us)
+            times += [at.isoformat(), at.astimezone(timezone(timedelta(hours=-5))).isoformat(), edge + us * 1e-6]
+    taken = 0
+    for t in times:
+        taken += check_agreement("cgm-1", json.dumps({"seq": 1, "readings": [reading(time=t)]}).encode())
+        # two readings: the second falls in the hour bucket of the first, or not
+        two = [reading(time=iso(-7200)), reading(time=t)]
+        taken += check_agreement("cgm-1", json.dumps({"seq": 1, "readings": two}).encode())
+    assert taken > len(times)  # most are inside: the fast path took them
+
+
+def test_an_hour_taken_back_with_its_message_is_marked_again_by_the_next() -> None:
+    path = FastPath(CATALOG, LIMITS, ROOT)
+    mid = 3600 * ((NOW - 7200) // 3600) + 1800  # the middle of an hour: both times below fall in it
+    at = [datetime.fromtimestamp(mid + k, UTC).isoformat() for k in (0, 1)]
+    good = json.dumps({"seq": 1, "readings": [reading(time=at[0])]}).encode()
+    bad = json.dumps({"seq": 1, "readings": [reading(time=at[1]), reading(time=at[1], value=-1)]}).encode()
+    rows: list[Row] = []
+    hours: set[float] = set()
+    assert path.take([topic("cgm-1")] * 3, [bad, good, bad], NOW, REG, rows, {}, hours) == [0, 2]
+    assert hours == {mid // 3600}
+    assert [r[0] for r in rows] == [datetime.fromtimestamp(mid, UTC)]

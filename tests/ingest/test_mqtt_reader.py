@@ -7,7 +7,7 @@ import struct
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode, MQTTProtocolVersion
 
-from ingest._mqtt import _FastClient, _varint
+from ingest._mqtt import Delivery, Incoming, MqttLink, _FastClient, _varint
 
 
 def varint(n: int) -> bytes:
@@ -95,3 +95,89 @@ def test_acks_are_written_as_one_run_in_order() -> None:
     (pkt,) = c._out_packet
     assert pkt["packet"] == b"\x40\x02\x00\x03\x40\x02\x00\x01\x40\x02\x00\x02"
     c._sock = None
+
+
+def test_long_packets_and_long_properties() -> None:
+    c, got = client(MQTTProtocolVersion.MQTTv5)
+    huge = b"y" * 20000  # a three-byte remaining length
+    props = b"\x26" + b"\x00\x03key" + b"\x00\x7fv" + b"v" * 126  # a user property: 136 bytes of properties
+    stream = publish("a", huge, 1) + publish("b", b"p", 2, props=props) + publish("c", b"q", 3)
+    c._rbuf += stream
+    assert c._process_buffer() == MQTTErrorCode.MQTT_ERR_SUCCESS
+    assert got == [(1, b"a", huge, 1), (2, b"b", b"p", 1), (3, b"c", b"q", 1)]
+
+
+def test_publishes_before_another_packet_are_delivered_before_paho_handles_it() -> None:
+    order: list[str] = []
+
+    def deliver(topics: list[bytes], payloads: list[bytes], mids: list[int], qos0: int) -> None:
+        order.append("deliver " + ",".join(t.decode() for t in topics))
+
+    c = _FastClient(CallbackAPIVersion.VERSION2, protocol=MQTTProtocolVersion.MQTTv5, manual_ack=True, deliver=deliver)
+    handled = c._paho_handle
+
+    def paho_handle(command: int, body: bytes) -> MQTTErrorCode:
+        order.append(f"paho {command:#x}")
+        return handled(command, body)
+
+    c._paho_handle = paho_handle  # type: ignore[method-assign]
+    c._rbuf += publish("a", b"1", 1) + publish("b", b"2", 2) + b"\xd0\x00" + publish("c", b"3", 3)
+    assert c._process_buffer() == MQTTErrorCode.MQTT_ERR_SUCCESS
+    assert order == ["deliver a,b", "paho 0xd0", "deliver c"]
+
+
+def test_deliveries_are_acknowledged_by_generation_and_qos() -> None:
+    link = MqttLink(
+        host="127.0.0.1",
+        port=1,
+        client_id="t",
+        username=None,
+        password=None,
+        topics=[],
+        on_delivery=lambda d: None,
+        session_expiry_s=60,
+        receive_maximum=10,
+    )
+    link.generation = 2
+    old = Delivery([b"t"], [b"p"], [5], 0, 0.0, 1)
+    mixed = Delivery([b"t", b"t", b"t"], [b"p", b"q", b"r"], [7, 0, 8], 1, 0.0, 2)
+    assert mixed.ack_ids() == [7, 8]
+    assert link.ack_deliveries([old, mixed]) == 2  # the old connection's message is not acknowledged here
+    assert [(m.mid, m.topic, m.payload, m.qos) for m in mixed.incoming()] == [
+        (7, "t", b"p", 1),
+        (0, "t", b"q", 0),
+        (8, "t", b"r", 1),
+    ]
+
+
+def test_receive_maximum_stops_reading_until_acks_bring_the_count_down() -> None:
+    got: list[Incoming] = []
+    link = MqttLink(
+        host="127.0.0.1",
+        port=1,
+        client_id="t",
+        username=None,
+        password=None,
+        topics=[],
+        on_message=got.append,  # one call per message, as the benchmarks' reader uses it
+        session_expiry_s=60,
+        receive_maximum=4,
+    )
+    link._on_publishes([b"a", b"b", b"c"], [b"1", b"2", b"3"], [1, 2, 0], 1)
+    assert (link.held, link._throttled) == (2, False)
+    link._on_publishes([b"d", b"e"], [b"4", b"5"], [3, 4], 0)
+    assert (link.held, link._throttled) == (4, True)  # the whole read is delivered, then reading stops
+    assert [m.payload for m in got] == [b"1", b"2", b"3", b"4", b"5"]
+    link.ack(got[:2])
+    assert (link.held, link._throttled) == (2, False)  # half of Receive Maximum: reading resumes
+    with pytest.raises(ValueError, match="on_message"):
+        MqttLink(
+            host="h",
+            port=1,
+            client_id="t",
+            username=None,
+            password=None,
+            topics=[],
+            session_expiry_s=60,
+            receive_maximum=4,
+        )
