@@ -45,9 +45,10 @@ def test_effective_rules_of_an_animal(client: TestClient, world: World, db: psyc
     )
     assert len(eff["version"]) == 12
     hypo = _rule(eff, "hypoglycemia")
-    assert (hypo["category"], hypo["kind"], hypo["source"]) == ("hypoglycemia", "threshold", "S")
+    assert (hypo["category"], hypo["kind"], hypo["source"]) == ("hypoglycemia", "threshold", "S/D/U")
     assert hypo["severity"] == {"value": "urgent", "origin": "default"}
-    assert hypo["params"]["threshold"] == {"value": 60.0, "origin": "default"}
+    # a cat's default is its species' own (config/rules/pet.toml [rules.for_species.cat]: 70, not the 60 of dogs)
+    assert hypo["params"]["threshold"] == {"value": 70.0, "origin": "default"}
     assert "mastitis_ec" not in {x["id"] for x in eff["rules"]}  # a cat's rules only
     assert db.execute("SELECT count(*) FROM rule_set_versions").fetchone() == (0,)  # a read writes nothing
     cow = client.get(_rules_url(world.a.cow), headers=world.auth("vet")).json()
@@ -98,7 +99,7 @@ def test_animal_override_changes_the_rules_and_the_version(
     ]
     # the other clinic's cat keeps the defaults
     other = client.get(_rules_url(world.b.cat), headers=world.auth("vet", "b")).json()
-    assert _rule(other, "hypoglycemia")["params"]["threshold"]["value"] == 60.0
+    assert _rule(other, "hypoglycemia")["params"]["threshold"] == {"value": 70.0, "origin": "default"}
     assert other["version"] == before["version"]  # same effective rules, same version
 
 
