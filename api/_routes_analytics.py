@@ -27,8 +27,8 @@ from analytics import AnalyticsError, GlucoseRange, daily_intake, load_readings,
 from analytics._report import glucose_report, lactation_report
 from api._deps import Caller, Db
 from api._models import Out
+from api._registry_shared import PathId
 from api._routes_readings import visible_animal
-from api._routes_registry import PathId
 from vigie.catalog import convert_glucose
 
 router = APIRouter(prefix="/api/v1/animals", tags=["analytics"])

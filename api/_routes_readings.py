@@ -25,7 +25,7 @@ from api._accounts import Conn, Principal, Role
 from api._deps import CLINIC_READERS, AppSettings, Caller, Db, clinic_filter, forbid_unless, not_found
 from api._models import Out
 from api._params import Page
-from api._routes_registry import PathId
+from api._registry_shared import PathId
 from api._store_readings import (
     BUCKETED_MAX_RANGE,
     CSV_MAX_ROWS,

@@ -1,0 +1,149 @@
+"""``/api/v1/animals``: admins and vets create and change, staff read, an owner reads their own animals (another
+owner's animal is 404). A device account: 403. An animal's owner, when given, belongs to its clinic."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, status
+from pydantic import Field, field_validator
+
+from api._accounts import Conn
+from api._deps import VETS, Caller, Db, forbid_unless, not_found
+from api._models import Body, Out
+from api._params import Page
+from api._registry_shared import (
+    CONFLICT,
+    NOT_FOUND,
+    READERS_AND_OWNERS,
+    Name,
+    NewId,
+    PathId,
+    QueryId,
+    RefId,
+    Resource,
+    ensure_free,
+    target_clinic,
+    visible,
+)
+from api._store_registry import get_row, record
+from vigie import registry
+
+router = APIRouter(prefix="/api/v1", tags=["registry"])
+
+Species = Literal["dog", "cat", "horse", "pony", "donkey", "cow"]
+Weight = Annotated[float, Field(gt=0, lt=2000, description="kg")]
+
+
+class AnimalOut(Out):
+    id: str
+    clinic_id: str
+    owner_id: str | None
+    name: str
+    species: str
+    birth_date: date | None
+    weight_kg: float | None
+    created_at: datetime
+
+
+class AnimalPage(Out):
+    items: list[AnimalOut]
+    total: int
+    limit: int
+    offset: int
+
+
+def _past(value: date | None) -> date | None:
+    if value is not None and not date(1950, 1, 1) <= value <= datetime.now(UTC).date():
+        raise ValueError("a birth date is between 1950-01-01 and today")
+    return value
+
+
+class AnimalIn(Body):
+    id: NewId
+    clinic_id: RefId | None = Field(default=None, description="an admin names the clinic; others get their own")
+    owner_id: RefId | None = None
+    name: Name | None = Field(default=None, description="default: the id")
+    species: Species
+    birth_date: date | None = None
+    weight_kg: Weight | None = None
+
+    _birth = field_validator("birth_date")(_past)
+
+
+class AnimalPatch(Body):
+    name: Name | None = None
+    owner_id: RefId | None = None
+    birth_date: date | None = None
+    weight_kg: Weight | None = None
+
+    _birth = field_validator("birth_date")(_past)
+
+
+ANIMALS = Resource("animals", AnimalOut, AnimalPage)
+
+
+def _owner_in(conn: Conn, owner_id: str | None, clinic: str) -> None:
+    """404 unless ``owner_id`` (when given) is an owner of ``clinic``."""
+    if owner_id is not None and get_row(conn, "owners", owner_id, clinic=clinic) is None:
+        raise not_found("owner", owner_id)
+
+
+@router.get("/animals", tags=["animals"])
+def get_animals(
+    caller: Caller,
+    conn: Db,
+    page: Page,
+    clinic_id: QueryId = None,
+    owner_id: QueryId = None,
+    species: Species | None = None,
+) -> AnimalPage:
+    """Animals of the caller's clinic (every clinic for an admin; their own for an owner), by id."""
+    forbid_unless(caller, READERS_AND_OWNERS)
+    if caller.role == "owner":
+        if owner_id not in (None, caller.owner_id):
+            return ANIMALS.empty(page)
+        owner_id = caller.owner_id
+    filters: dict[str, Any] = {"clinic_id": clinic_id, "owner_id": owner_id, "species": species}
+    return ANIMALS.list_page(caller, conn, page, filters, readers=READERS_AND_OWNERS)
+
+
+@router.post("/animals", tags=["animals"], status_code=status.HTTP_201_CREATED, responses=NOT_FOUND | CONFLICT)
+def post_animal(caller: Caller, conn: Db, body: AnimalIn) -> AnimalOut:
+    """Register an animal (its owner, when given, belongs to the same clinic)."""
+    forbid_unless(caller, VETS)
+    clinic = target_clinic(conn, caller, body.clinic_id)
+    _owner_in(conn, body.owner_id, clinic)
+    ensure_free(conn, "animals", body.id)
+    registry.add_animal(
+        conn,
+        body.id,
+        species=body.species,
+        clinic=clinic,
+        name=body.name,
+        owner=body.owner_id,
+        birth_date=body.birth_date,
+        weight_kg=body.weight_kg,
+    )
+    record(conn, caller.name, "animal.create", clinic, "animal", body.id)
+    return AnimalOut(**visible(conn, caller, "animals", body.id))
+
+
+@router.get("/animals/{animal_id}", tags=["animals"], responses=NOT_FOUND)
+def get_animal(caller: Caller, conn: Db, animal_id: PathId) -> AnimalOut:
+    """One animal (an owner reads only their own)."""
+    return ANIMALS.get(caller, conn, animal_id, readers=READERS_AND_OWNERS)
+
+
+@router.patch("/animals/{animal_id}", tags=["animals"], responses=NOT_FOUND)
+def patch_animal(caller: Caller, conn: Db, animal_id: PathId, body: AnimalPatch) -> AnimalOut:
+    """Change an animal's name, owner, birth date or weight (fields left out are kept; null clears)."""
+    return ANIMALS.patch(
+        caller,
+        conn,
+        animal_id,
+        body,
+        not_null=("name",),
+        check=lambda row, changes: _owner_in(conn, changes.get("owner_id"), row["clinic_id"]),
+    )
