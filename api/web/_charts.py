@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Final, cast
@@ -337,7 +337,6 @@ def milk_view(
 ) -> Patient:
     """Milk per milking over the period; the daily yield table against the cow's baseline; a Wood fit if possible."""
     from analytics import AnalyticsError, cow_daily  # noqa: PLC0415
-    from analytics._report import lactation_report  # noqa: PLC0415
 
     start, end = window
     data = _data.readings(conn, animal, ("milk_yield",), start, end)
@@ -368,8 +367,22 @@ def milk_view(
             )
         except AnalyticsError:
             days = None
-        try:
-            lactation = lactation_report(frame, tz=str(DISPLAY_TZ))
-        except (AnalyticsError, ValueError, RuntimeError):
-            lactation = None
+    if animal.calving_date is not None:  # a Wood fit needs day 0: without it a peak day would be meaningless
+        lactation = _lactation(conn, animal, animal.calving_date, now)
     return Patient(chart, bool(data["milk_yield"]), None, None, days, lactation)
+
+
+def _lactation(conn: Conn, animal: _data.AnimalRow, calving: date, now: datetime) -> dict[str, Any]:
+    """The Wood fit of the cow's lactation so far (at most 305 days from her calving), and her day in milk."""
+    from analytics import AnalyticsError  # noqa: PLC0415
+    from analytics._report import lactation_report  # noqa: PLC0415
+
+    day0 = datetime.combine(calving, datetime.min.time(), DISPLAY_TZ)
+    since = _data.readings(conn, animal, ("milk_yield", "milking_interval"), max(day0, now - timedelta(days=305)), now)
+    report: dict[str, Any] = {}
+    if since["milk_yield"]:
+        try:
+            report = lactation_report(_frame(animal, since), calving=pd.Timestamp(calving), tz=str(DISPLAY_TZ))
+        except (AnalyticsError, ValueError, RuntimeError):
+            report = {}
+    return {**report, "calving": calving, "dim_today": (local(now).date() - calving).days}

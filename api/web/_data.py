@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from api._accounts import Conn
@@ -46,6 +46,7 @@ class AnimalRow:
     owner_name: str
     clinic_name: str
     glucose_unit: str
+    calving_date: date | None = None  # a cow's last calving (day 0 of her lactation), when known
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +65,7 @@ _ALERT_COLUMNS = (
 )
 _ANIMAL_COLUMNS = (
     "a.id, a.clinic_id, a.name, a.species, a.owner_id, coalesce(o.name, ''), c.name,"
-    " coalesce(o.glucose_unit, c.glucose_unit)"
+    " coalesce(o.glucose_unit, c.glucose_unit), a.calving_date"
 )
 
 
@@ -75,7 +76,7 @@ def _alert(r: Sequence[Any]) -> AlertRow:
 
 
 def _animal(r: Sequence[Any]) -> AnimalRow:
-    return AnimalRow(str(r[0]), str(r[1]), str(r[2]), str(r[3]), r[4], str(r[5]), str(r[6]), str(r[7]))
+    return AnimalRow(str(r[0]), str(r[1]), str(r[2]), str(r[3]), r[4], str(r[5]), str(r[6]), str(r[7]), r[8])
 
 
 def clinic_glucose_unit(conn: Conn, clinic: str | None) -> str:
@@ -119,7 +120,7 @@ def triage(conn: Conn, clinic: str | None, metrics: Sequence[str]) -> list[Triag
     ):
         alert = _alert(r)
         alerts.setdefault(f"{alert.clinic_id}/{alert.animal_id}", []).append(alert)
-    return [TriageRow(_animal(r), r[8], int(r[9]), tuple(alerts.get(f"{r[1]}/{r[0]}", ()))) for r in rows]
+    return [TriageRow(_animal(r), r[9], int(r[10]), tuple(alerts.get(f"{r[1]}/{r[0]}", ()))) for r in rows]
 
 
 def animal(conn: Conn, clinic: str | None, animal_id: str, *, owner: str | None = None) -> AnimalRow | None:

@@ -195,6 +195,10 @@ CATALOG: Final[dict[str, tuple[str, str]]] = {
     "milk.col.baseline": ("Référence (kg/24 h)", "Baseline (kg/24 h)"),
     "milk.col.pct": ("% de référence", "% of baseline"),
     "milk.nodata": ("Pas de données de traite.", "No milking data."),
+    "milk.calving": (
+        "Vêlage le {date} : jour {dim} de lactation.",
+        "Calved on {date}: day {dim} in milk.",
+    ),
     "milk.lactation": (
         "Courbe de lactation (Wood) : pic estimé au jour {day} à {peak} kg/jour.",
         "Lactation curve (Wood): estimated peak on day {day} at {peak} kg/day.",
@@ -202,6 +206,10 @@ CATALOG: Final[dict[str, tuple[str, str]]] = {
     "milk.lactation_na": (
         "Courbe de lactation : pas assez de jours pour l'ajuster.",
         "Lactation curve: not enough days to fit it.",
+    ),
+    "milk.lactation_nocalving": (
+        "Courbe de lactation : date de vêlage inconnue (à saisir dans le registre).",
+        "Lactation curve: calving date unknown (enter it in the registry).",
     ),
     # alerts
     "alerts.title": ("Alertes", "Alerts"),

@@ -153,7 +153,7 @@ def test_vet_approves_a_draft_and_the_owner_receives_it(
     _chart_ready(page)
     expect(page.locator("#chart .scatterlayer .trace")).to_have_count(3)
     legend = page.locator("#chart .legendtext")
-    for name in ("Glycémie (mg/dL)", "Insuline (U)", "Repas (g)", "Hypoglycémie < 60", "Alerte : Hypoglycémie"):
+    for name in ("Glycémie (mg/dL)", "Insuline (U)", "Repas (g)", "Hypoglycémie < 70", "Alerte : Hypoglycémie"):
         expect(legend.filter(has_text=name)).to_have_count(1)
     # bands (target, low, severe low, high) and the alert window are drawn as shapes
     assert page.locator("#chart .shapelayer path").count() >= 5
@@ -169,7 +169,7 @@ def test_vet_approves_a_draft_and_the_owner_receives_it(
     expect(page).to_have_url(f"{live_server.url}/patients/cat-a?range=6h&unit=mmol%2FL")
     _chart_ready(page)
     expect(legend.filter(has_text="Glycémie (mmol/L)")).to_have_count(1)
-    expect(legend.filter(has_text="Hypoglycémie < 3,3")).to_have_count(1)
+    expect(legend.filter(has_text="Hypoglycémie < 3,9")).to_have_count(1)
     _accessible(page)
     page.screenshot(path=screenshots / "04-patient-6h-mmol.png", full_page=True)
 
@@ -277,7 +277,7 @@ def test_phone_width_and_english(
         page.get_by_role("link", name="Minou a").click()
         _chart_ready(page)
         expect(page.locator("#chart .legendtext").filter(has_text="Glucose (mg/dL)")).to_have_count(1)
-        expect(page.locator("#chart .legendtext").filter(has_text="Hypoglycaemia < 60")).to_have_count(1)
+        expect(page.locator("#chart .legendtext").filter(has_text="Hypoglycaemia < 70")).to_have_count(1)
         box = page.locator("#chart").bounding_box()
         assert box is not None
         assert box["width"] <= 390

@@ -232,7 +232,10 @@ def test_patient_chart_data_thresholds_and_events_in_the_chosen_unit(client: Tes
     assert insulin["y"] == [2.0, 2.5]
     assert meal["y"] == [40.0, 45.0]
     labels = {b["label"]: (b["y0"], b["y1"]) for b in chart["bands"]}
-    assert labels["Hypoglycémie < 60"] == (0.0, 60.0)  # from the effective rules (config/rules/pet.toml)
+    assert labels["Hypoglycémie < 70"] == (
+        0.0,
+        70.0,
+    )  # from the effective rules: a cat's threshold (config/rules/pet.toml)
     assert labels["Hypoglycémie sévère < 50"] == (0.0, 50.0)
     assert labels["Hyperglycémie > 400"] == (400.0, None)
     assert [w["label"] for w in chart["windows"]] == ["Alerte : Hypoglycémie"]
@@ -243,14 +246,14 @@ def test_patient_chart_data_thresholds_and_events_in_the_chosen_unit(client: Tes
     assert "Temps dans la cible (80\u2013250)" in page.text
     mmol = _chart(client.get("/patients/cat-a?unit=mmol/L&range=6h").text)
     assert mmol["traces"][0]["name"] == "Glycémie (mmol/L)"
-    assert {b["label"] for b in mmol["bands"]} >= {"Hypoglycémie < 3,3", "Hyperglycémie > 22,2"}
+    assert {b["label"] for b in mmol["bands"]} >= {"Hypoglycémie < 3,9", "Hyperglycémie > 22,2"}
     assert len(mmol["traces"][0]["x"]) == 72
     assert mmol["traces"][1]["y"] == [2.5]  # only the dose of 2 h ago is in the last 6 h
     # the unit chosen sticks (cookie) until changed
     again = _chart(client.get("/patients/cat-a").text)
     assert again["traces"][0]["name"] == "Glycémie (mmol/L)"
     grams = _chart(client.get("/patients/cat-a?unit=g/L").text)
-    assert "Hypoglycémie < 0,60" in {b["label"] for b in grams["bands"]}
+    assert "Hypoglycémie < 0,70" in {b["label"] for b in grams["bands"]}
 
 
 def test_horse_and_cow_pages(client: TestClient, web_world: WebWorld) -> None:
@@ -388,7 +391,7 @@ def test_french_and_english(client: TestClient, web_world: WebWorld) -> None:
     chart = _chart(page)
     assert chart["traces"][0]["name"] == "Glucose (mg/dL)"
     assert chart["separators"] == ".,"
-    assert "Hypoglycaemia < 60" in {b["label"] for b in chart["bands"]}
+    assert "Hypoglycaemia < 70" in {b["label"] for b in chart["bands"]}
     assert client.post("/lang", data={"lang": "fr"}).status_code == 403  # CSRF here too
     client.cookies.clear()  # another browser
     log_in(client, "vet-b")
@@ -498,3 +501,21 @@ def test_behind_an_https_proxy_the_public_url_decides(api_settings: Any, web_wor
         r = c.post("/login", data=form, headers=headers)  # the proxy's origin is ours
         assert r.status_code == 303
         assert "secure" in _cookie_header(r, "vigie_session").lower()
+
+
+def test_a_cow_s_lactation_is_fitted_from_her_calving_date(client: TestClient, web_world: WebWorld, db: Any) -> None:
+    csrf = log_in(client, "vet-a")
+    unknown = html.unescape(client.get("/patients/cow-a?range=3d").text)
+    assert "date de vêlage inconnue" in unknown
+    assert "pic estimé" not in unknown  # no peak day from an assumed calving
+    db.execute(
+        "UPDATE animals SET calving_date = (now() AT TIME ZONE 'Europe/Paris')::date - 50 WHERE id = %s",
+        (web_world.a.cow,),
+    )
+    known = html.unescape(client.get("/patients/cow-a?range=3d").text)
+    assert "jour 50 de lactation" in known
+    assert "Courbe de lactation (Wood) : pic estimé au jour" in known
+    assert client.post("/lang", data={"csrf_token": csrf, "lang": "en", "next": "/"}).status_code == 303
+    english = html.unescape(client.get("/patients/cow-a?range=3d").text)
+    assert "Calved on" in english
+    assert "day 50 in milk" in english
