@@ -254,7 +254,8 @@ def get_lactation(
     start: Annotated[AwareDatetime | None, Query(description="default: 305 days before end")] = None,
     end: Annotated[AwareDatetime | None, Query(description="default: now")] = None,
     calving: Annotated[
-        date | None, Query(description="calving date; default: the day before the first milking")
+        date | None,
+        Query(description="calving date; default: the cow's in the registry, else the day before the first milking"),
     ] = None,
     tz: Annotated[str, Query(max_length=64, description="time zone of the farm's days")] = "UTC",
 ) -> LactationOut:
@@ -267,6 +268,9 @@ def get_lactation(
         raise _invalid(
             ("query", "calving"), "a calving date between 1970 and the end of the window", calving.isoformat()
         )
+    if calving is None:
+        known = conn.execute("SELECT calving_date FROM animals WHERE id = %s", (animal.id,)).fetchone()
+        calving = None if known is None else known[0]
     frame = load_readings(conn, animal.id, start_, end_, metrics=["milk_yield", "milking_interval"])
     fit = None
     reason = None

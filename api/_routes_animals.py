@@ -3,11 +3,12 @@ owner's animal is 404). A device account: 403. An animal's owner, when given, be
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, status
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from api._accounts import Conn
 from api._deps import VETS, Caller, Db, forbid_unless, not_found
@@ -24,6 +25,7 @@ from api._registry_shared import (
     RefId,
     Resource,
     ensure_free,
+    invalid,
     target_clinic,
     visible,
 )
@@ -44,6 +46,7 @@ class AnimalOut(Out):
     species: str
     birth_date: date | None
     weight_kg: float | None
+    calving_date: date | None
     created_at: datetime
 
 
@@ -60,6 +63,15 @@ def _past(value: date | None) -> date | None:
     return value
 
 
+def _calved(value: date | None) -> date | None:
+    if value is not None and not date(1990, 1, 1) <= value <= datetime.now(UTC).date() + timedelta(days=1):
+        raise ValueError("a calving date is between 1990-01-01 and today")
+    return value
+
+
+CALVING = "a cow's last calving, day 0 of her lactation (the yield forecast and the ketosis screen use it)"
+
+
 class AnimalIn(Body):
     id: NewId
     clinic_id: RefId | None = Field(default=None, description="an admin names the clinic; others get their own")
@@ -68,8 +80,16 @@ class AnimalIn(Body):
     species: Species
     birth_date: date | None = None
     weight_kg: Weight | None = None
+    calving_date: date | None = Field(default=None, description=CALVING)
 
     _birth = field_validator("birth_date")(_past)
+    _calving = field_validator("calving_date")(_calved)
+
+    @model_validator(mode="after")
+    def _cows_calve(self) -> AnimalIn:
+        if self.calving_date is not None and self.species != "cow":
+            raise PydanticCustomError("value_error", "a calving date is for cows")  # loc: the body
+        return self
 
 
 class AnimalPatch(Body):
@@ -77,8 +97,10 @@ class AnimalPatch(Body):
     owner_id: RefId | None = None
     birth_date: date | None = None
     weight_kg: Weight | None = None
+    calving_date: date | None = Field(default=None, description=CALVING)
 
     _birth = field_validator("birth_date")(_past)
+    _calving = field_validator("calving_date")(_calved)
 
 
 ANIMALS = Resource("animals", AnimalOut, AnimalPage)
@@ -125,6 +147,7 @@ def post_animal(caller: Caller, conn: Db, body: AnimalIn) -> AnimalOut:
         owner=body.owner_id,
         birth_date=body.birth_date,
         weight_kg=body.weight_kg,
+        calving_date=body.calving_date,
     )
     record(conn, caller.name, "animal.create", clinic, "animal", body.id)
     return AnimalOut(**visible(conn, caller, "animals", body.id))
@@ -138,12 +161,12 @@ def get_animal(caller: Caller, conn: Db, animal_id: PathId) -> AnimalOut:
 
 @router.patch("/animals/{animal_id}", tags=["animals"], responses=NOT_FOUND)
 def patch_animal(caller: Caller, conn: Db, animal_id: PathId, body: AnimalPatch) -> AnimalOut:
-    """Change an animal's name, owner, birth date or weight (fields left out are kept; null clears)."""
-    return ANIMALS.patch(
-        caller,
-        conn,
-        animal_id,
-        body,
-        not_null=("name",),
-        check=lambda row, changes: _owner_in(conn, changes.get("owner_id"), row["clinic_id"]),
-    )
+    """Change an animal's name, owner, birth date, weight or (a cow's) calving date (fields left out are kept; null
+    clears)."""
+
+    def check(row: dict[str, Any], changes: dict[str, Any]) -> None:
+        if changes.get("calving_date") is not None and row["species"] != "cow":
+            raise invalid(("body", "calving_date"), "a calving date is for cows", str(changes["calving_date"]))
+        _owner_in(conn, changes.get("owner_id"), row["clinic_id"])
+
+    return ANIMALS.patch(caller, conn, animal_id, body, not_null=("name",), check=check)

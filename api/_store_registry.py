@@ -16,7 +16,7 @@ from api._accounts import Conn
 
 CLINIC_COLUMNS = "id, name, language, glucose_unit, created_at"
 OWNER_COLUMNS = "id, clinic_id, kind, name, email, language, glucose_unit, webhook_url, created_at"
-ANIMAL_COLUMNS = "id, clinic_id, owner_id, name, species, birth_date, weight_kg, created_at"
+ANIMAL_COLUMNS = "id, clinic_id, owner_id, name, species, birth_date, weight_kg, calving_date, created_at"
 DEVICE_COLUMNS = (
     "id, kind, clinic_id, animal_id, enabled, credentials_hash IS NOT NULL AS has_credentials, last_seen,"
     " availability, availability_at, created_at"
@@ -26,7 +26,7 @@ _COLUMNS = {"clinics": CLINIC_COLUMNS, "owners": OWNER_COLUMNS, "animals": ANIMA
 PATCHABLE = {
     "clinics": ("name", "language", "glucose_unit"),
     "owners": ("name", "email", "language", "glucose_unit", "webhook_url"),
-    "animals": ("name", "owner_id", "birth_date", "weight_kg"),
+    "animals": ("name", "owner_id", "birth_date", "weight_kg", "calving_date"),
     "devices": ("animal_id",),
 }
 

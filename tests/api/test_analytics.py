@@ -162,6 +162,17 @@ def test_lactation_curve_is_the_analytics_packages(client: TestClient, world: Wo
     assert fit["calving"] == calving.isoformat()
     assert fit["calving_assumed"] is False
     assert fit["peak_day"] == pytest.approx(0.2 / 0.004, rel=0.05)  # the curve the readings were drawn from
+    # the registry's calving date is the default, so the vet need not give it again
+    assert (
+        client.patch(
+            "/api/v1/animals/cow-a", headers=world.auth("vet"), json={"calving_date": calving.isoformat()}
+        ).status_code
+        == 200
+    )
+    default = client.get(
+        URL.format("cow-a", "lactation"), headers=world.auth("staff"), params={"start": _iso(start), "end": _iso(end)}
+    )
+    assert default.json()["fit"] == fit
     future = client.get(URL.format("cow-a", "lactation"), headers=world.auth("vet"), params={"calving": "2999-01-01"})
     assert future.status_code == 422
     assert ["query", "calving"] in [e["loc"] for e in future.json()["detail"]]

@@ -87,6 +87,7 @@ def test_vet_registers_an_owner_and_an_animal(client: TestClient, world: World, 
         "species": "cat",
         "birth_date": "2019-05-01",
         "weight_kg": 4.2,
+        "calving_date": None,
         "created_at": None,
     }
     r = client.patch("/api/v1/animals/felix", headers=headers, json={"name": "Félix", "weight_kg": None})
@@ -304,3 +305,30 @@ def test_control_characters_are_refused_not_a_server_error(
 @pytest.mark.parametrize("url", ["/api/v1/animals/a%00b", "/api/v1/devices?animal_id=a%00b", "/api/v1/owners/%20"])
 def test_malformed_ids_in_paths_and_queries_are_422(client: TestClient, world: World, url: str) -> None:
     assert client.get(url, headers=world.auth("vet")).status_code == 422
+
+
+def test_a_cow_s_calving_date(client: TestClient, world: World) -> None:
+    headers = world.auth("vet")
+    r = client.post(
+        "/api/v1/animals", headers=headers, json={"id": "belle", "species": "cow", "calving_date": "2026-09-30"}
+    )
+    assert r.status_code == 201, r.text
+    assert r.json()["calving_date"] == "2026-09-30"
+    r = client.patch("/api/v1/animals/belle", headers=headers, json={"calving_date": "2026-10-02"})
+    assert (r.status_code, r.json()["calving_date"]) == (200, "2026-10-02")
+    assert client.get("/api/v1/animals/belle", headers=headers).json()["calving_date"] == "2026-10-02"
+    refused = [
+        client.post(
+            "/api/v1/animals", headers=headers, json={"id": "x", "species": "dog", "calving_date": "2026-01-01"}
+        ),
+        client.post(
+            "/api/v1/animals", headers=headers, json={"id": "x", "species": "cow", "calving_date": "2999-01-01"}
+        ),
+        client.patch("/api/v1/animals/belle", headers=headers, json={"calving_date": "1900-01-01"}),
+        client.patch("/api/v1/animals/cat-a", headers=headers, json={"calving_date": "2026-01-01"}),
+    ]
+    assert [r.status_code for r in refused] == [422] * 4
+    assert "a calving date is for cows" in refused[0].text
+    for r in refused[1:]:
+        assert ["body", "calving_date"] in [e["loc"] for e in r.json()["detail"]], r.text
+    assert client.get("/api/v1/animals/cat-a", headers=headers).json()["calving_date"] is None
