@@ -45,21 +45,23 @@ def _counter(port: int, root: str, n: int, qos: int, protocol: MQTTProtocolVersi
 
 
 def _vigie_counter(port: int, root: str, n: int, out: Connection) -> None:
-    """A stricter ceiling: Vigie's own receive path (MQTT v5, QoS 1, acks in runs) counting only."""
+    """A stricter ceiling: Vigie's own receive path (MQTT v5, QoS 1, one delivery per socket read as the worker
+    takes them, acks in runs) counting only."""
     import asyncio  # noqa: PLC0415
 
-    from ingest._mqtt import Incoming, MqttLink  # noqa: PLC0415
+    from ingest._mqtt import MqttLink  # noqa: PLC0415
+    from ingest._received import Delivery  # noqa: PLC0415
 
     async def main() -> tuple[int, float]:
-        got: list[Incoming] = []
+        got: list[Delivery] = []
         state = {"count": 0, "first": 0.0}
         done = asyncio.Event()
 
-        def on_message(msg: Incoming) -> None:
+        def on_delivery(delivery: Delivery) -> None:
             if not state["count"]:
                 state["first"] = time.perf_counter()
-            state["count"] += 1
-            got.append(msg)
+            state["count"] += len(delivery)
+            got.append(delivery)
             if state["count"] >= n:
                 done.set()
 
@@ -70,7 +72,7 @@ def _vigie_counter(port: int, root: str, n: int, out: Connection) -> None:
             username=None,
             password=None,
             topics=[f"{root}/devices/+/telemetry"],
-            on_message=on_message,
+            on_delivery=on_delivery,
             session_expiry_s=0,
             receive_maximum=20000,
         )
@@ -80,7 +82,7 @@ def _vigie_counter(port: int, root: str, n: int, out: Connection) -> None:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(0.005):
                     await done.wait()
-            link.ack(got)
+            link.ack_deliveries(got)
             got.clear()
         seconds = time.perf_counter() - state["first"]
         await link.close()
