@@ -199,12 +199,16 @@ def reconcile(
     open_by_rule = {str(r[1]): (int(r[0]), r[2], r[3]) for r in open_rows}
 
     def same_episode(onset: datetime, end: datetime, ep: Episode) -> bool:
-        """The stored alert (onset, last known end) and the episode are one condition: same onset, or the episode
-        starts before the alert was last seen holding (a long condition whose start slid out of the window)."""
+        """The stored alert (onset, last known end) and the episode are one condition: the episode starts before the
+        alert was last seen holding, and has the same onset (moved a little by late readings) or is a long condition
+        whose start slid out of the window. An episode that starts after the stored one ended is a new condition,
+        however soon after (a second hypoglycaemia an hour after the first must alert again)."""
+        if ep.onset > end:
+            return False
         if abs(onset - ep.onset) <= SAME_ONSET:
             return True
         truncated = ep.onset <= window_start + SAME_ONSET
-        return onset <= ep.onset and (truncated or ep.onset <= end + SAME_ONSET) and end >= window_start - SAME_ONSET
+        return onset <= ep.onset and truncated and end >= window_start - SAME_ONSET
 
     for rule_id in set(by_rule) | set(open_by_rule):
         current = open_by_rule.get(rule_id)

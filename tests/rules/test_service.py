@@ -162,3 +162,25 @@ def test_two_evaluators_at_once_raise_one_alert_and_one_draft(db: psycopg.Connec
     assert errors == []
     assert [r[1] for r in alerts(db)] == ["hypoglycemia"]
     assert db.execute("SELECT count(*) FROM drafts").fetchone() == (1,)
+
+
+def test_a_second_low_soon_after_the_first_recovered_alerts_again(db: psycopg.Connection[Any]) -> None:
+    """Two hypoglycaemias 75 min apart in one evaluation (a backfill): the first alert opens and resolves, the second
+    is a new alert with its draft, not taken for the first one (found by the `vigie up` smoke test)."""
+    seed(db)
+    values = (
+        [140.0] * 12  # 1 h
+        + [140.0 - 15 * k for k in range(1, 7)]  # 30-min fall to 50
+        + [50.0] * 8  # 40 min low
+        + [80.0, 110.0, 140.0]  # recovery
+        + [140.0] * 15  # 75 min
+        + [140.0 - 15 * k for k in range(1, 7)]
+        + [50.0] * 9  # the second low, still going at NOW
+    )
+    glucose(db, steps(NOW - timedelta(minutes=5 * (len(values) - 1)), len(values)), values)
+    stats = run_cycle(db, ruleset(), NOW)
+    rows = [r for r in alerts(db) if r[1] == "hypoglycemia"]
+    assert [r[3] for r in rows] == ["resolved", "open"]
+    assert len(stats.opened) >= 2
+    assert db.execute("SELECT count(*) FROM drafts").fetchone() == (1,)  # for the open one
+    assert run_cycle(db, ruleset(), NOW + timedelta(minutes=1), full=True).opened == []  # and it stays one each
