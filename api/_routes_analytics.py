@@ -268,9 +268,7 @@ def get_lactation(
         raise _invalid(
             ("query", "calving"), "a calving date between 1970 and the end of the window", calving.isoformat()
         )
-    if calving is None:
-        known = conn.execute("SELECT calving_date FROM animals WHERE id = %s", (animal.id,)).fetchone()
-        calving = None if known is None else known[0]
+    calving = calving if calving is not None else animal.calving_date
     frame = load_readings(conn, animal.id, start_, end_, metrics=["milk_yield", "milking_interval"])
     fit = None
     reason = None

@@ -3,7 +3,7 @@ owner's animal is 404). A device account: 403. An animal's owner, when given, be
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, status
@@ -64,7 +64,7 @@ def _past(value: date | None) -> date | None:
 
 
 def _calved(value: date | None) -> date | None:
-    if value is not None and not date(1990, 1, 1) <= value <= datetime.now(UTC).date() + timedelta(days=1):
+    if value is not None and not registry.calving_plausible(value):
         raise ValueError("a calving date is between 1990-01-01 and today")
     return value
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
@@ -56,6 +56,7 @@ class AnimalRef:
     species: str
     name: str
     glucose_unit: str
+    calving_date: date | None = None  # a cow's last calving, when known
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +95,8 @@ class Segment:
 def find_animal(conn: Conn, animal_id: str, *, clinic: str | None, owner: str | None = None) -> AnimalRef | None:
     """The animal if it is visible: of ``clinic`` (None: any clinic) and, when ``owner`` is given, theirs."""
     row = conn.execute(
-        "SELECT a.id, a.clinic_id, a.owner_id, a.species, a.name, coalesce(o.glucose_unit, c.glucose_unit)"
+        "SELECT a.id, a.clinic_id, a.owner_id, a.species, a.name, coalesce(o.glucose_unit, c.glucose_unit),"
+        " a.calving_date"
         " FROM animals a JOIN clinics c ON c.id = a.clinic_id LEFT JOIN owners o ON o.id = a.owner_id"
         " WHERE a.id = %(id)s AND (%(clinic)s::text IS NULL OR a.clinic_id = %(clinic)s)"
         " AND (%(owner)s::text IS NULL OR a.owner_id = %(owner)s)",
@@ -102,7 +104,7 @@ def find_animal(conn: Conn, animal_id: str, *, clinic: str | None, owner: str | 
     ).fetchone()
     if row is None:
         return None
-    return AnimalRef(str(row[0]), str(row[1]), row[2], str(row[3]), str(row[4]), str(row[5]))
+    return AnimalRef(str(row[0]), str(row[1]), row[2], str(row[3]), str(row[4]), str(row[5]), row[6])
 
 
 @functools.lru_cache(maxsize=4)

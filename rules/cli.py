@@ -168,13 +168,13 @@ def backtest_animals(
     from simulators._fleet import Fleet  # noqa: PLC0415
     from simulators._run import timeline  # noqa: PLC0415
     from simulators._scenario import load_scenario  # noqa: PLC0415
-    from simulators.cli import _duration, _end  # noqa: PLC0415
+    from simulators.cli import duration_option, end_option  # noqa: PLC0415
     from simulators.errors import ScenarioError  # noqa: PLC0415
 
     sc = load_scenario(scenario)
     run_seed = sc.seed if seed is None else seed
     try:
-        span = timeline(sc, duration_s=_duration(duration, "--duration"), end=_end(end), horizon_s=math.inf)
+        span = timeline(sc, duration_s=duration_option(duration, "--duration"), end=end_option(end), horizon_s=math.inf)
     except ScenarioError as exc:
         raise typer.BadParameter(str(exc), param_hint="--duration/--end") from None
     calving = calving_dates(Fleet.build(sc, seed=run_seed, start=span.start, end=span.end))

@@ -42,7 +42,8 @@ def parse_speed(text: str, *, hint: str = "--speed") -> float | None:
     return value
 
 
-def _duration(text: str | None, hint: str) -> float | None:
+def duration_option(text: str | None, hint: str) -> float | None:
+    """A --duration option (90m, 6h, 2d) in seconds; None when not given; a one-line usage error when malformed."""
     from simulators._time import parse_duration  # noqa: PLC0415
 
     if text is None:
@@ -56,7 +57,8 @@ def _duration(text: str | None, hint: str) -> float | None:
     return seconds
 
 
-def _end(text: str | None) -> float | None:
+def end_option(text: str | None) -> float | None:
+    """An --end option (RFC 3339 with a zone) in epoch seconds; None when not given; a usage error when malformed."""
     from datetime import datetime  # noqa: PLC0415
 
     if text is None:
@@ -177,8 +179,8 @@ def simulate(
 
     settings = _settings(ctx)
     pace = parse_speed(speed)
-    length = _duration(duration, "--duration")
-    stop_at = _end(end)
+    length = duration_option(duration, "--duration")
+    stop_at = end_option(end)
     spec = _load(scenario)
     run_seed = spec.seed if seed is None else seed
     if run_seed < 0:
@@ -247,7 +249,7 @@ def record_cmd(
     from simulators._record import record  # noqa: PLC0415
 
     settings = _settings(ctx)
-    length = _duration(duration, "--duration")
+    length = duration_option(duration, "--duration")
 
     async def main() -> int:
         stop = asyncio.Event()

@@ -132,10 +132,15 @@ def add_animal(
     )
 
 
+def calving_plausible(calving_date: date) -> bool:
+    """A calving date from 1990 to today (today anywhere on Earth: UTC + 1 day)."""
+    return date(1990, 1, 1) <= calving_date <= datetime.now(UTC).date() + timedelta(days=1)
+
+
 def _check_calving(species: str, calving_date: date) -> None:
     if species != "cow":
         raise RegistryError(f"a calving date is for cows, not a {species}")
-    if not date(1990, 1, 1) <= calving_date <= datetime.now(UTC).date() + timedelta(days=1):  # today anywhere
+    if not calving_plausible(calving_date):
         raise RegistryError(f"calving date {calving_date.isoformat()} is not plausible (1990 to today)")
 
 
